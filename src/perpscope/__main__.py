@@ -1,0 +1,3 @@
+from perpscope.cli import main
+
+raise SystemExit(main())

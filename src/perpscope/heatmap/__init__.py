@@ -1,0 +1,1 @@
+"""perpscope.heatmap"""
