@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,5 +23,12 @@ def shared_file(name: str) -> Path:
 
 
 @pytest.fixture
+def shared() -> Callable[[str], Path]:
+    """``shared("file.csv")`` → path in ../shared/data, or the test is skipped with the reason."""
+    return shared_file
+
+
+@pytest.fixture
 def fixtures_dir() -> Path:
+    """tests/fixtures: small payload files written for the tests."""
     return FIXTURES
