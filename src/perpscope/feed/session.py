@@ -1,0 +1,192 @@
+"""One resilient WebSocket connection to a venue: connect, subscribe in paced batches, keep alive by the
+venue's rules, watchdog on silence, reconnect with exponential backoff and jitter, resubscribe, planned
+rotation (Binance cuts connections at 24 h), decode every frame, record every gap.
+
+Venue specifics arrive as a :class:`ConnectionPlan` (built in ``feed.plans``); the session itself is venue
+agnostic, and the emulator is reached through the same code path by overriding the plan's URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from ..errors import DecodeError
+from ..model import AnyEvent, Venue
+from ..timeutil import NS_PER_S, now_ns
+from ..venues import VenueDecoder
+from .backoff import Backoff
+from .health import Gap, Health
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Keepalive:
+    """Client-side keepalive. ``message`` None means the server pings and aiohttp answers (Binance)."""
+
+    message: str | None
+    interval_s: float
+    idle_only: bool = False  # OKX: send only after ``interval_s`` without any incoming message
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionPlan:
+    venue: Venue
+    stream: str  # health label, e.g. "binance/market"
+    url: str
+    subscribe: tuple[str, ...] = ()  # text frames sent after connecting, in order
+    subscribe_pause_s: float = 0.0  # pause between subscribe frames (Binance: ≤ 10 incoming msgs/s)
+    keepalive: Keepalive | None = None
+    stale_after_s: float = 30.0  # no frame for this long → the connection is dead: reconnect
+    rotate_after_s: float | None = None  # planned reconnect before a venue cut-off
+
+
+EventSink = Callable[[Sequence[AnyEvent]], None]
+
+
+class WsSession:
+    def __init__(
+        self,
+        plan: ConnectionPlan,
+        *,
+        http: aiohttp.ClientSession,
+        decoder_factory: Callable[[], VenueDecoder],
+        on_events: EventSink,
+        health: Health,
+        backoff: Backoff | None = None,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.http = http
+        self.decoder_factory = decoder_factory
+        self.on_events = on_events
+        self.health = health
+        self.backoff = backoff or Backoff()
+        self.on_connect = on_connect
+        self._pending_gap: tuple[int, str] | None = None  # (from_ns, reason) awaiting recovery
+        self._last_ns: int | None = None
+
+    @property
+    def venue(self) -> str:
+        return self.plan.venue.value
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; never raises for network or venue trouble."""
+
+        while not stop.is_set():
+            reason = await self._connect_once(stop)
+            self.health.disconnected(self.venue, self.plan.stream)
+            if stop.is_set():
+                break
+            if self._pending_gap is None:
+                self._pending_gap = (self._last_ns or now_ns(), reason)
+            delay = 0.0 if reason == "rotation" else self.backoff.next_delay()
+            log.info("%s: %s; reconnecting in %.2fs", self.plan.stream, reason, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _connect_once(self, stop: asyncio.Event) -> str:
+        plan = self.plan
+        try:
+            ws = await self.http.ws_connect(
+                plan.url, autoping=True, heartbeat=None, max_msg_size=64 * 1024 * 1024, compress=0
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return f"connect failed: {type(exc).__name__} {exc}".strip()
+        decoder = self.decoder_factory()
+        self.health.connected(self.venue, plan.stream)
+        if self.on_connect:
+            self.on_connect()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for i, frame in enumerate(plan.subscribe):
+                if i and plan.subscribe_pause_s:
+                    await asyncio.sleep(plan.subscribe_pause_s)
+                await ws.send_str(frame)
+            if plan.keepalive and plan.keepalive.message:
+                tasks.append(asyncio.create_task(self._keepalive(ws, plan.keepalive)))
+            return await self._receive(ws, decoder, stop)
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            return f"disconnect: {type(exc).__name__} {exc}".strip()
+        finally:
+            for t in tasks:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse, spec: Keepalive) -> None:
+        assert spec.message is not None
+        with contextlib.suppress(Exception):
+            while not ws.closed:
+                await asyncio.sleep(spec.interval_s)
+                idle_s = (now_ns() - (self._last_ns or 0)) / NS_PER_S
+                if spec.idle_only and idle_s < spec.interval_s:
+                    continue
+                await ws.send_str(spec.message)
+
+    async def _receive(
+        self, ws: aiohttp.ClientWebSocketResponse, decoder: VenueDecoder, stop: asyncio.Event
+    ) -> str:
+        plan = self.plan
+        started = now_ns()
+        stop_wait = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                if plan.rotate_after_s is not None and (now_ns() - started) / NS_PER_S >= plan.rotate_after_s:
+                    self._pending_gap = (now_ns(), "rotation")
+                    return "rotation"
+                recv = asyncio.create_task(ws.receive())
+                done, _ = await asyncio.wait(
+                    {recv, stop_wait}, timeout=plan.stale_after_s, return_when="FIRST_COMPLETED"
+                )
+                if stop_wait in done:
+                    recv.cancel()
+                    return "stopped"
+                if not done:
+                    recv.cancel()
+                    self._pending_gap = (self._last_ns or now_ns(), "stale")
+                    return "stale"
+                msg = recv.result()
+                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    self._handle(msg.data, decoder)
+                elif msg.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                ):
+                    return f"closed by venue ({ws.close_code})"
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    return f"disconnect: {ws.exception()!r}"
+        finally:
+            stop_wait.cancel()
+
+    def _handle(self, data: str | bytes, decoder: VenueDecoder) -> None:
+        ts = now_ns()
+        if self._pending_gap is not None:
+            from_ns, reason = self._pending_gap
+            self.health.gap(
+                Gap(venue=self.venue, stream=self.plan.stream, from_ns=from_ns, to_ns=ts, reason=reason)
+            )
+            self._pending_gap = None
+            self.backoff.reset()
+        self._last_ns = ts
+        try:
+            events = decoder.decode(data, ts)
+        except DecodeError as exc:
+            self.health.message(self.venue, self.plan.stream, n_events=0, ts=ts)
+            self.health.parse_error(self.venue, self.plan.stream, str(exc))
+            return
+        except Exception as exc:  # a decoder bug must not kill a days-long session
+            self.health.message(self.venue, self.plan.stream, n_events=0, ts=ts)
+            self.health.parse_error(self.venue, self.plan.stream, f"internal: {type(exc).__name__}: {exc}")
+            log.exception("%s: decoder failed", self.plan.stream)
+            return
+        self.health.message(self.venue, self.plan.stream, n_events=len(events), ts=ts)
+        if events:
+            self.on_events(events)
