@@ -118,7 +118,7 @@ class WsSession:
             for t in tasks:
                 t.cancel()
             with contextlib.suppress(Exception):
-                await ws.close()
+                await asyncio.wait_for(ws.close(), timeout=1.0)  # don't wait on a peer that won't answer
 
     async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse, spec: Keepalive) -> None:
         assert spec.message is not None
