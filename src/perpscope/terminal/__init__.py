@@ -1,0 +1,1 @@
+"""Terminal presentation (rich): the live liquidation tape and status tables."""
