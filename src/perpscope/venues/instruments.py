@@ -28,8 +28,8 @@ from msgspec import Meta
 from ..config import data_dir as config_data_dir
 from ..errors import DecodeError, PerpscopeError
 from ..model import Venue
-from ..symbols import canonical_symbol
-from ._checks import MAX_PRICE, MAX_QUANTITY, check_price, check_quantity, to_float
+from ..symbols import DEFAULT_SYMBOLS
+from ._checks import MAX_PRICE, MAX_QUANTITY
 from .rest import RestRequest
 
 SNAPSHOT_FORMAT = 1
@@ -232,17 +232,19 @@ class Instruments:
     def specs(
         self, *, venues: Iterable[Venue | str] | None = None, symbols: Iterable[str] | None = None
     ) -> list[InstrumentSpec]:
-        """Specs filtered by venue and canonical symbol, ordered by venue then symbol."""
+        """Specs filtered by venue and canonical symbol, ordered by venue, then the default six coins, then
+        the other symbols alphabetically."""
 
         vs = None if venues is None else {Venue(v) for v in venues}
         ss = None if symbols is None else {s.upper() for s in symbols}
         order = {v: i for i, v in enumerate(Venue)}
+        rank = {s: i for i, s in enumerate(DEFAULT_SYMBOLS)}
         out = [
             s
             for s in self._by_symbol.values()
             if (vs is None or s.venue in vs) and (ss is None or s.symbol.upper() in ss)
         ]
-        return sorted(out, key=lambda s: (order[s.venue], s.symbol))
+        return sorted(out, key=lambda s: (order[s.venue], rank.get(s.symbol, len(rank)), s.symbol))
 
     def venues(self) -> list[Venue]:
         return [v for v in Venue if any(k[0] is v for k in self._by_symbol)]
@@ -309,11 +311,6 @@ def write_snapshot(instruments: Instruments, path: str | os.PathLike[str]) -> Pa
 # ---------------------------------------------------------------------------------------------------------
 # Refresh from the venues' public endpoints (requests built here, executed by the caller)
 
-# Bybit instruments-info (engineer A's bybit module had no instrument parser when this was written; this
-# small one reads the fields perpscope needs). Docs: https://bybit-exchange.github.io/docs/v5/market/instrument
-BYBIT_REST_URL = "https://api.bybit.com"
-BYBIT_INSTRUMENTS_LIMIT = 1000  # page size; more pages via nextPageCursor
-
 
 def refresh_requests(
     *, venues: Iterable[Venue | str] | None = None, rest_urls: Mapping[Venue, str] | None = None
@@ -322,7 +319,7 @@ def refresh_requests(
     ``fundingInfo``, Bybit ``instruments-info`` (first page), OKX ``public/instruments?instType=SWAP``,
     Hyperliquid info ``meta``. ``rest_urls`` overrides base URLs (tests, the emulator)."""
 
-    from . import binance, hyperliquid, okx
+    from . import binance, bybit, hyperliquid, okx
 
     urls = dict(rest_urls or {})
     out: dict[Venue, list[RestRequest]] = {}
@@ -334,7 +331,8 @@ def refresh_requests(
                 binance.funding_info_request(endpoints=ep),
             ]
         elif venue is Venue.BYBIT:
-            out[venue] = [bybit_instruments_request(base_url=urls.get(venue, BYBIT_REST_URL))]
+            ep_by = bybit.Endpoints(rest=urls.get(venue, bybit.REST_URL))
+            out[venue] = [bybit.instruments_info_request(endpoints=ep_by)]
         elif venue is Venue.OKX:
             out[venue] = [
                 okx.instruments_request(endpoints=okx.Endpoints(rest=urls.get(venue, okx.REST_URL)))
@@ -345,96 +343,24 @@ def refresh_requests(
     return out
 
 
-def bybit_instruments_request(*, base_url: str = BYBIT_REST_URL, cursor: str | None = None) -> RestRequest:
-    params: dict[str, str | int] = {"category": "linear", "limit": BYBIT_INSTRUMENTS_LIMIT}
-    if cursor:
-        params["cursor"] = cursor
-    return RestRequest(method="GET", base_url=base_url, path="/v5/market/instruments-info", params=params)
-
-
-class _BybitLeverage(msgspec.Struct, frozen=True, kw_only=True):
-    maxLeverage: str  # e.g. "100.00"
-
-
-class _BybitPrice(msgspec.Struct, frozen=True, kw_only=True):
-    tickSize: str  # price increment
-
-
-class _BybitLot(msgspec.Struct, frozen=True, kw_only=True):
-    qtyStep: str  # quantity increment, base coin
-
-
-class _BybitInstrument(msgspec.Struct, frozen=True, kw_only=True):
-    symbol: str  # "BTCUSDT"
-    contractType: str  # "LinearPerpetual", "LinearFutures"
-    status: str  # "Trading", "PreLaunch", ...
-    quoteCoin: str  # "USDT"
-    settleCoin: str = ""  # "USDT"
-    leverageFilter: _BybitLeverage
-    priceFilter: _BybitPrice
-    lotSizeFilter: _BybitLot
-    fundingInterval: int = 0  # minutes between settlements
-
-
-class _BybitResult(msgspec.Struct, frozen=True, kw_only=True):
-    list: list[_BybitInstrument]
-    nextPageCursor: str = ""
-
-
-class _BybitResponse(msgspec.Struct, frozen=True, kw_only=True):
-    retCode: int
-    retMsg: str = ""
-    result: _BybitResult | None = None
-
-
-def _bybit_page(body: bytes | str) -> _BybitResult:
-    try:
-        resp = msgspec.json.decode(body, type=_BybitResponse)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DecodeError(f"bybit instruments-info: {exc}") from None
-    if resp.retCode != 0 or resp.result is None:
-        raise DecodeError(f"bybit instruments-info: error {resp.retCode}: {resp.retMsg}")
-    return resp.result
-
-
-def parse_bybit_instruments(body: bytes | str) -> list[InstrumentSpec]:
-    """One ``/v5/market/instruments-info?category=linear`` page → specs of the trading USDT perpetuals."""
-
-    out = []
-    for it in _bybit_page(body).list:
-        if it.contractType != "LinearPerpetual" or it.quoteCoin != "USDT" or it.status != "Trading":
-            continue
-        if it.settleCoin and it.settleCoin != "USDT":
-            continue
-        hours = it.fundingInterval / 60.0 if it.fundingInterval > 0 else None
-        out.append(
-            InstrumentSpec(
-                venue=Venue.BYBIT,
-                symbol=canonical_symbol(Venue.BYBIT, it.symbol),
-                instrument=it.symbol,
-                tick_size=check_price(to_float(it.priceFilter.tickSize, "tickSize"), "tickSize"),
-                lot_size=check_quantity(to_float(it.lotSizeFilter.qtyStep, "qtyStep"), "qtyStep"),
-                max_leverage=to_float(it.leverageFilter.maxLeverage, "maxLeverage"),
-                funding_interval_hours=hours,
-            )
-        )
-    return out
-
-
 def next_page_request(venue: Venue | str, request: RestRequest, body: bytes | str) -> RestRequest | None:
     """The follow-up request when a refresh response is paged (Bybit ``nextPageCursor``), else None."""
 
+    from . import bybit
+
     if Venue(venue) is not Venue.BYBIT:
         return None
-    cursor = _bybit_page(body).nextPageCursor
-    return bybit_instruments_request(base_url=request.base_url, cursor=cursor) if cursor else None
+    _, cursor = bybit.parse_instruments_info(body)
+    if not cursor:
+        return None
+    return bybit.instruments_info_request(cursor=cursor, endpoints=bybit.Endpoints(rest=request.base_url))
 
 
 def parse_venue(venue: Venue | str, bodies: Sequence[bytes | str]) -> list[InstrumentSpec]:
     """Response bodies of :func:`refresh_requests` for one venue (in request order, plus any Bybit pages)
     → specs of its USDT perpetuals, parsed by the venue module's own parser."""
 
-    from . import binance, hyperliquid, okx
+    from . import binance, bybit, hyperliquid, okx
 
     venue = Venue(venue)
     if not bodies:
@@ -458,7 +384,20 @@ def parse_venue(venue: Venue | str, bodies: Sequence[bytes | str]) -> list[Instr
             if info.status == "TRADING"
         ]
     if venue is Venue.BYBIT:
-        return [spec for body in bodies for spec in parse_bybit_instruments(body)]
+        return [
+            InstrumentSpec(
+                venue=venue,
+                symbol=i.symbol,
+                instrument=i.venue_symbol,
+                tick_size=i.tick_size,
+                lot_size=i.qty_step,
+                max_leverage=i.max_leverage,
+                funding_interval_hours=i.funding_interval_hours,
+            )
+            for body in bodies
+            for i in bybit.parse_instruments_info(body)[0]
+            if i.status == "Trading"
+        ]
     if venue is Venue.OKX:
         return okx.parse_instruments(bodies[0])
     return hyperliquid.parse_instruments(bodies[0])
