@@ -738,23 +738,29 @@ def risk_limit_request(
 T = TypeVar("T")
 
 
-class Response(Struct, Generic[T], frozen=True):
-    """The v5 envelope; ``retCode`` 0 is success."""
+class Response(Struct, frozen=True):
+    """The v5 envelope; ``retCode`` 0 is success. ``result`` is decoded once the code says it is one."""
 
     retCode: int  # 0 = OK
     retMsg: str  # "OK" or the error
-    result: T | None = None  # the payload
+    result: Raw = _NO_RAW  # the payload
     time: int = 0  # server time, ms
+
+
+_RESPONSE = msgspec.json.Decoder(Response)
 
 
 def _result(body: bytes | str, tp: type[T], what: str) -> tuple[T, int]:
     try:
-        resp = msgspec.json.decode(body, type=Response[tp], strict=False)  # type: ignore[valid-type]
+        resp = _RESPONSE.decode(body)
     except msgspec.DecodeError as exc:
         raise DecodeError(f"bybit {what}: {exc}") from None
-    if resp.retCode != 0 or resp.result is None:
+    if resp.retCode != 0 or not resp.result:
         raise DecodeError(f"bybit {what}: retCode {resp.retCode}: {resp.retMsg}")
-    return resp.result, resp.time
+    try:
+        return msgspec.json.decode(resp.result, type=tp, strict=False), resp.time
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"bybit {what}: {exc}") from None
 
 
 class RestOpenInterestRow(Struct, frozen=True):
