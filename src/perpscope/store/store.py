@@ -404,7 +404,7 @@ class Store:
         for _ in range(_READ_RETRIES):
             files = self.files(kind, venue=venue, symbol=symbol, start_ns=start_ns, end_ns=end_ns)
             if not files:
-                return schema.select(wanted).empty_table()
+                return pa.schema([schema.field(c) for c in wanted]).empty_table()
             try:
                 dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
                 table = dataset.to_table(columns=read_cols, filter=flt)
@@ -438,6 +438,16 @@ class Store:
         read other files nor write any. Views are a snapshot: connect again to see newer flushes.
         """
 
+        last_exc: Exception | None = None
+        for _ in range(_READ_RETRIES):
+            try:
+                return self._connect_once()
+            except duckdb.IOException as exc:  # a compaction swapped a file while the views were built
+                last_exc = exc
+                time.sleep(0.01)
+        raise StoreError(f"could not open the store's views: {_first_line(last_exc)}")
+
+    def _connect_once(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
         try:
             for kind, view in VIEW_NAMES.items():
