@@ -280,7 +280,7 @@ def test_make_decoder_is_this_module() -> None:
         (b'{"stream":"btcusdt@foo","data":{}}', UnknownChannel, "unknown stream"),
         (b'{"e":"continuous_kline","E":1}', UnknownChannel, "unknown event"),
         (b'{"foo":1}', UnknownChannel, "no stream"),
-        (b'{"stream":"btcusdt@trade"}', DecodeError, "without data"),
+        (b'{"stream":"btcusdt@trade"}', DecodeError, "missing required field `data`"),
         (b"42", DecodeError, "Expected `object`"),
     ],
 )

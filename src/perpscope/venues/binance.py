@@ -19,7 +19,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Raw, Struct
@@ -231,20 +231,66 @@ class _Envelope(Struct, frozen=True):
     error: Raw = _NO_RAW  # {"code":..,"msg":..} in a failed reply
 
 
-def _decoder(tp: object) -> msgspec.json.Decoder:
-    return msgspec.json.Decoder(tp, strict=False)
+T = TypeVar("T")
 
 
+class _Combined(Struct, Generic[T], frozen=True):
+    """The combined-stream wrapper with a typed payload: the hot path decodes a message in one pass."""
+
+    stream: str  # stream name
+    data: T  # the payload
+
+
+class _Channel:
+    """One kind of stream: its payload type (decoders built once) and the Decoder method that handles it."""
+
+    __slots__ = ("combined", "handler", "payload")
+
+    def __init__(self, tp: object, handler: str) -> None:
+        self.payload = msgspec.json.Decoder(tp, strict=False)
+        self.combined = msgspec.json.Decoder(_Combined[tp], strict=False)  # type: ignore[valid-type]
+        self.handler = handler
+
+
+_CHANNELS: dict[str, _Channel] = {
+    # !forceOrder@arr sends single objects like <symbol>@forceOrder; an array is accepted defensively.
+    "forceOrder": _Channel(WsForceOrder | list[WsForceOrder], "_on_force_order"),
+    "aggTrade": _Channel(WsAggTrade, "_on_agg_trade"),
+    "trade": _Channel(WsTrade, "_on_trade"),
+    "markPrice": _Channel(WsMarkPrice, "_on_mark_price"),
+    "markPrice@arr": _Channel(list[WsMarkPrice], "_on_mark_prices"),
+    "depth": _Channel(WsDepthUpdate, "_on_depth"),
+    "depthN": _Channel(WsDepthUpdate, "_on_partial_depth"),
+    "kline": _Channel(WsKline, "_on_kline"),
+    "bookTicker": _Channel(WsBookTicker, "_on_book_ticker"),
+}
+_EVENT_CHANNELS = {  # bare payloads, by their "e"
+    "forceOrder": "forceOrder",
+    "aggTrade": "aggTrade",
+    "trade": "trade",
+    "markPriceUpdate": "markPrice",
+    "depthUpdate": "depth",
+    "kline": "kline",
+    "bookTicker": "bookTicker",
+}
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _RAW_LIST = msgspec.json.Decoder(list[Raw])
-_FORCE_ORDER = _decoder(WsForceOrder)
-_AGG_TRADE = _decoder(WsAggTrade)
-_TRADE = _decoder(WsTrade)
-_MARK_PRICE = _decoder(WsMarkPrice)
-_DEPTH = _decoder(WsDepthUpdate)
-_KLINE = _decoder(WsKline)
-_BOOK_TICKER = _decoder(WsBookTicker)
-_DEPTH_SNAPSHOT = _decoder(DepthSnapshot)
+_DEPTH_SNAPSHOT = msgspec.json.Decoder(DepthSnapshot, strict=False)
+_STREAM_PREFIX = b'{"stream":"'
+
+
+def channel_of(stream: str) -> str:
+    """The ``_CHANNELS`` key of a stream name; UnknownChannel for streams this adapter does not decode."""
+
+    kind = stream_kind(stream)
+    if kind in ("depth5", "depth10", "depth20"):
+        return "depthN"
+    if kind == "markPrice" and stream.startswith("!"):
+        return "markPrice@arr"
+    if kind not in _CHANNELS:
+        raise UnknownChannel(f"binance: unknown stream {stream!r}")
+    return kind
+
 
 KLINE_INTERVALS_S: dict[str, int] = {
     "1m": 60,
@@ -281,13 +327,13 @@ def _rate(value: object, name: str) -> float:
     return x
 
 
-Handler = Callable[[Raw | bytes | str, int], list[AnyEvent]]
-
-
 def _is_array(data: Raw | bytes | str) -> bool:
     if isinstance(data, str):
         return data.lstrip()[:1] == "["
     return bytes(memoryview(data)[:64]).lstrip()[:1] == b"["
+
+
+_Route = tuple[msgspec.json.Decoder, msgspec.json.Decoder, Callable[[object, int], list[AnyEvent]]]
 
 
 class Decoder:
@@ -295,12 +341,12 @@ class Decoder:
     snapshot lines into normalized events.
 
     Channels: ``forceOrder`` / ``!forceOrder@arr`` → Liquidation; ``aggTrade``, ``trade`` → Trade;
-    ``markPrice`` → MarkPrice + Funding; ``depth`` diffs → BookDelta (``depth5/10/20`` partial books →
-    BookSnapshot); ``kline_*`` → Candle. ``bookTicker`` is decoded and validated but emits no event (the book
-    streams carry the same information); it is counted in :attr:`counts`. Messages without events are counted
-    there too: subscribe replies (``control``), symbols that are not USDT perpetuals (``not_usdt_perp``, e.g.
-    delivery contracts in ``!forceOrder@arr``), raw trades that are not market flow (``non_market_trade``),
-    unfilled forced orders (``unfilled_liquidation``).
+    ``markPrice`` (and ``!markPrice@arr``) → MarkPrice + Funding; ``depth`` diffs → BookDelta
+    (``depth5/10/20`` partial books → BookSnapshot); ``kline_*`` → Candle. ``bookTicker`` is decoded and
+    validated but emits no event (the book streams carry the same information); it is counted in
+    :attr:`counts`. Messages without events are counted there too: subscribe replies (``control``), symbols
+    that are not USDT perpetuals (``not_usdt_perp``, e.g. delivery contracts in ``!forceOrder@arr``), raw
+    trades that are not market flow (``non_market_trade``), unfilled forced orders (``unfilled_liquidation``).
 
     A REST depth snapshot has no symbol: it takes ``symbol`` if given, else the symbol of the depth stream
     already seen on this connection.
@@ -319,19 +365,33 @@ class Decoder:
         self._depth_symbols: set[str] = set()
         self._intervals = {k.upper(): float(v) for k, v in (funding_interval_hours or {}).items()}
         self._canon: dict[str, str | None] = {}
-        self._by_stream: dict[str, Handler] = {}
-        self._by_event: dict[str, Handler] = {
-            "forceOrder": self._force_order,
-            "aggTrade": self._agg_trade,
-            "trade": self._trade,
-            "markPriceUpdate": self._mark_price,
-            "depthUpdate": self._depth,
-            "kline": self._kline,
-            "bookTicker": self._book_ticker,
-        }
+        self._routes: dict[bytes | str, _Route] = {}  # by stream name (bytes on the hot path) or event type
+
+    def _route(self, channel: str) -> _Route:
+        ch = _CHANNELS[channel]
+        return ch.combined, ch.payload, getattr(self, ch.handler)
 
     # -- entry point ----------------------------------------------------------------------------------------
     def decode(self, raw: bytes | str, ts_recv: int) -> list[AnyEvent]:
+        if type(raw) is bytes and raw.startswith(_STREAM_PREFIX):
+            # Hot path: read the stream name from the bytes and decode wrapper + typed payload in one pass.
+            end = raw.find(b'"', 11)
+            key = raw[11:end]
+            route = self._routes.get(key)
+            if route is None:
+                route = self._routes[key] = self._route(channel_of(key.decode(errors="replace")))
+            try:
+                msg = route[0].decode(raw)
+            except msgspec.ValidationError as exc:
+                raise DecodeError(f"binance {key.decode(errors='replace')}: {exc}") from None
+            except msgspec.DecodeError as exc:
+                raise DecodeError(f"binance: malformed JSON: {exc}") from None
+            return route[2](msg.data, ts_recv)
+        return self._decode_other(raw, ts_recv)
+
+    def _decode_other(self, raw: bytes | str, ts_recv: int) -> list[AnyEvent]:
+        """Wrappers with other key order, bare payloads, arrays, depth snapshots, request replies."""
+
         try:
             env = _ENVELOPE.decode(raw)
         except msgspec.ValidationError as exc:
@@ -344,15 +404,18 @@ class Decoder:
             if env.stream is not None:
                 if not env.data:
                     raise DecodeError(f"binance {env.stream}: combined message without data")
-                handler = self._by_stream.get(env.stream)
-                if handler is None:
-                    handler = self._by_stream[env.stream] = self._stream_handler(env.stream)
-                return handler(env.data, ts_recv)
+                route = self._routes.get(env.stream)
+                if route is None:
+                    route = self._routes[env.stream] = self._route(channel_of(env.stream))
+                return route[2](route[1].decode(env.data), ts_recv)
             if env.e is not None:
-                handler = self._by_event.get(env.e)
-                if handler is None:
-                    raise UnknownChannel(f"binance: unknown event type {env.e!r}")
-                return handler(raw, ts_recv)
+                route = self._routes.get(env.e)
+                if route is None:
+                    channel = _EVENT_CHANNELS.get(env.e)
+                    if channel is None:
+                        raise UnknownChannel(f"binance: unknown event type {env.e!r}")
+                    route = self._routes[env.e] = self._route(channel)
+                return route[2](route[1].decode(raw), ts_recv)
             if env.lastUpdateId is not None:
                 return [self._snapshot(raw, ts_recv)]
             if env.error:
@@ -374,34 +437,6 @@ class Decoder:
             out.extend(self.decode(bytes(item), ts_recv))
         return out
 
-    def _stream_handler(self, stream: str) -> Handler:
-        kind = stream_kind(stream)
-        if kind in ("depth5", "depth10", "depth20"):
-            return self._partial_depth
-        if kind == "markPrice" and stream.startswith("!"):
-            return self._each(self._mark_price)  # !markPrice@arr: an array of markPriceUpdate
-        handler = {
-            "forceOrder": self._force_order_any,
-            "aggTrade": self._agg_trade,
-            "trade": self._trade,
-            "markPrice": self._mark_price,
-            "depth": self._depth,
-            "kline": self._kline,
-            "bookTicker": self._book_ticker,
-        }.get(kind)
-        if handler is None:
-            raise UnknownChannel(f"binance: unknown stream {stream!r}")
-        return handler
-
-    def _each(self, handler: Handler) -> Handler:
-        def run(data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-            out: list[AnyEvent] = []
-            for item in _RAW_LIST.decode(data):
-                out.extend(handler(item, ts_recv))
-            return out
-
-        return run
-
     def _symbol(self, instrument: str) -> str | None:
         """Canonical symbol, or None (counted) for anything that is not a USDT perpetual."""
 
@@ -418,25 +453,23 @@ class Decoder:
         self._canon[instrument] = sym
         return sym
 
-    # -- channels -------------------------------------------------------------------------------------------
-    def _force_order_any(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        if _is_array(data):  # defensive: an array of forceOrder events
-            return self._each(self._force_order)(data, ts_recv)
-        return self._force_order(data, ts_recv)
+    def _skip(self) -> list[AnyEvent]:
+        self.counts["not_usdt_perp"] += 1
+        return []
 
-    def _force_order(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        msg = _FORCE_ORDER.decode(data)
+    # -- channels -------------------------------------------------------------------------------------------
+    def _on_force_order(self, msg: WsForceOrder | list[WsForceOrder], ts_recv: int) -> list[AnyEvent]:
+        if isinstance(msg, list):
+            return [ev for m in msg for ev in self._on_force_order(m, ts_recv)]
         o = msg.o
         symbol = self._symbol(o.s)
         if symbol is None:
-            self.counts["not_usdt_perp"] += 1
-            return []
+            return self._skip()
         if o.z == 0.0:
             self.counts["unfilled_liquidation"] += 1
             return []
         # The order's side is the opposite of the position: a SELL order closes a long.
         side = PositionSide.LONG if o.S == "SELL" else PositionSide.SHORT
-        notional = check_notional(o.ap * o.z)
         return [
             Liquidation(
                 venue=VENUE,
@@ -446,17 +479,15 @@ class Decoder:
                 side=side,
                 price=o.ap,
                 quantity=o.z,
-                notional_usd=notional,
+                notional_usd=check_notional(o.ap * o.z),
                 sampled=True,
             )
         ]
 
-    def _agg_trade(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        m = _AGG_TRADE.decode(data)
+    def _on_agg_trade(self, m: WsAggTrade, ts_recv: int) -> list[AnyEvent]:
         symbol = self._symbol(m.s)
         if symbol is None:
-            self.counts["not_usdt_perp"] += 1
-            return []
+            return self._skip()
         notional = m.p * m.q
         if notional > MAX_NOTIONAL_USD:
             check_notional(notional)
@@ -474,12 +505,10 @@ class Decoder:
             )
         ]
 
-    def _trade(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        m = _TRADE.decode(data)
+    def _on_trade(self, m: WsTrade, ts_recv: int) -> list[AnyEvent]:
         symbol = self._symbol(m.s)
         if symbol is None:
-            self.counts["not_usdt_perp"] += 1
-            return []
+            return self._skip()
         if m.X != "MARKET":
             # Insurance-fund and ADL fills are not taker flow; aggTrade leaves them out too.
             self.counts["non_market_trade"] += 1
@@ -501,12 +530,13 @@ class Decoder:
             )
         ]
 
-    def _mark_price(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        m = _MARK_PRICE.decode(data)
+    def _on_mark_prices(self, msgs: list[WsMarkPrice], ts_recv: int) -> list[AnyEvent]:
+        return [ev for m in msgs for ev in self._on_mark_price(m, ts_recv)]
+
+    def _on_mark_price(self, m: WsMarkPrice, ts_recv: int) -> list[AnyEvent]:
         symbol = self._symbol(m.s)
         if symbol is None:
-            self.counts["not_usdt_perp"] += 1
-            return []
+            return self._skip()
         ts_event = m.E * NS_PER_MS
         index = check_price(to_float(m.i, "i"), "index price") if m.i else None
         out: list[AnyEvent] = [
@@ -533,12 +563,10 @@ class Decoder:
             )
         return out
 
-    def _depth(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        m = _DEPTH.decode(data)
+    def _on_depth(self, m: WsDepthUpdate, ts_recv: int) -> list[AnyEvent]:
         symbol = self._symbol(m.s)
         if symbol is None:
-            self.counts["not_usdt_perp"] += 1
-            return []
+            return self._skip()
         self._depth_symbols.add(symbol)
         return [
             BookDelta(
@@ -554,14 +582,12 @@ class Decoder:
             )
         ]
 
-    def _partial_depth(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
+    def _on_partial_depth(self, m: WsDepthUpdate, ts_recv: int) -> list[AnyEvent]:
         """``<symbol>@depth<N>``: the top N levels, a book that replaces the local one."""
 
-        m = _DEPTH.decode(data)
         symbol = self._symbol(m.s)
         if symbol is None:
-            self.counts["not_usdt_perp"] += 1
-            return []
+            return self._skip()
         return [
             BookSnapshot(
                 venue=VENUE,
@@ -585,13 +611,11 @@ class Decoder:
             symbol = next(iter(self._depth_symbols))
         return parse_depth_snapshot(raw, symbol=symbol, ts_recv=ts_recv)
 
-    def _kline(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        m = _KLINE.decode(data)
+    def _on_kline(self, m: WsKline, ts_recv: int) -> list[AnyEvent]:
         k = m.k
         symbol = self._symbol(k.s)
         if symbol is None:
-            self.counts["not_usdt_perp"] += 1
-            return []
+            return self._skip()
         return [
             Candle(
                 venue=VENUE,
@@ -610,8 +634,8 @@ class Decoder:
             )
         ]
 
-    def _book_ticker(self, data: Raw | bytes | str, ts_recv: int) -> list[AnyEvent]:
-        _BOOK_TICKER.decode(data)  # validated, but best bid/ask is already in the book streams
+    def _on_book_ticker(self, m: WsBookTicker, ts_recv: int) -> list[AnyEvent]:
+        # Validated by decoding; best bid/ask is already in the book streams, so no event.
         self.counts["bookTicker"] += 1
         return []
 

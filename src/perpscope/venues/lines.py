@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import sys
 from collections import Counter
@@ -142,52 +143,51 @@ class CaptureReader:
             stream.close()
 
     def __iter__(self) -> Iterator[tuple[int | None, bytes]]:
+        return self._generate()
+
+    def _generate(self) -> Iterator[tuple[int | None, bytes]]:
         self._stream = open_binary(self.source)
         try:
-            yield from self._lines(self._stream)
-        finally:
-            self.close()
-
-    def _lines(self, stream: BinaryIO) -> Iterator[tuple[int | None, bytes]]:
-        lines = iter(stream)
-        n = 0
-        if self.format == "auto":
+            lines: Iterator[bytes] = iter(self._stream)
+            n = 0
+            skipped = self.skipped
+            if self.format == "auto":
+                for line in lines:
+                    n += 1
+                    if line.isspace() or not line:
+                        skipped["blank"] += 1
+                        continue
+                    self.format = (
+                        "session"
+                        if line.startswith(_SESSION_PREFIX)
+                        else "ns"
+                        if line[:1].isdigit()
+                        else "plain"
+                    )
+                    lines = itertools.chain((line,), lines)
+                    n -= 1
+                    break
+            self.line_no = n
+            if self.format == "session":
+                yield from self._session(lines)
+                return
+            # ``<ns> <json>`` and plain JSON lines, each line deciding for itself (the hot path: inlined).
             for line in lines:
                 n += 1
-                if line.isspace() or not line:
-                    self.skipped["blank"] += 1
+                if 48 <= (line[0] if line else 0) <= 57:  # a digit: a receive-time prefix
+                    sp = line.find(b" ")
+                    digits = line[:sp]
+                    if sp > 0 and digits.isdigit():
+                        self.line_no = n
+                        yield (int(digits) if sp >= 18 else prefix_to_ns(digits)), line[sp + 1 :]
+                        continue
+                elif not line or line.isspace():
+                    skipped["blank"] += 1
                     continue
-                self.format = (
-                    "session" if line.startswith(_SESSION_PREFIX) else "ns" if line[:1].isdigit() else "plain"
-                )
-                lines = _chain(line, lines)
-                n -= 1
-                break
-        self.line_no = n
-        if self.format == "session":
-            yield from self._session(lines)
-        else:
-            yield from self._plain(lines)
-
-    def _plain(self, lines: Iterator[bytes]) -> Iterator[tuple[int | None, bytes]]:
-        """``<ns> <json>`` and plain JSON lines (each line decides for itself)."""
-
-        n = self.line_no
-        skipped = self.skipped
-        for line in lines:
-            n += 1
-            if 48 <= (line[0] if line else 0) <= 57:  # a digit: a receive-time prefix
-                sp = line.find(b" ")
-                digits = line[:sp]
-                if sp > 0 and digits.isdigit():
-                    self.line_no = n
-                    yield (int(digits) if sp >= 18 else prefix_to_ns(digits)), line[sp + 1 :]
-                    continue
-            elif not line or line.isspace():
-                skipped["blank"] += 1
-                continue
-            self.line_no = n
-            yield None, line
+                self.line_no = n
+                yield None, line
+        finally:
+            self.close()
 
     def _session(self, lines: Iterator[bytes]) -> Iterator[tuple[int | None, bytes]]:
         addresses: dict[str, str] = {}
@@ -221,11 +221,6 @@ class CaptureReader:
             payload = _STR.decode(data).encode() if data[:1] == b'"' else data
             self.line_no = n
             yield (seconds_text_to_ns(bytes(rec.ts)) if rec.ts else None), payload
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def read_lines(
