@@ -209,6 +209,7 @@ class CsvTable:
                 true_values=["true", "True", "TRUE", "1"],
                 false_values=["false", "False", "FALSE", "0"],
                 strings_can_be_null=False,
+                null_values=[""],  # only an empty field is missing; "nan"/"NULL" are bad values
             ),
         )
 
