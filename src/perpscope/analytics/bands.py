@@ -85,27 +85,39 @@ def band_persistence(
 
 
 def _grow(values: np.ndarray, p: BandParams) -> list[tuple[int, int]]:
-    """Greedy peak-and-extend over one side's bins; returns (lo, hi) bin ranges, largest peak first."""
+    """Greedy peak-and-extend over one side's bins; returns (lo, hi) bin ranges, largest peak first.
 
-    taken = np.zeros(values.size, dtype=bool)
-    top = float(values.max()) if values.size else 0.0
+    A remaining maximum that sits directly next to a higher, already-banded bin is that band's shoulder,
+    not a peak of its own: it is grown and merged into that band. Two peaks stay separate bands only when
+    the valley between them drops below ``edge_frac`` of the peak being grown."""
+
+    n = values.size
+    owner = np.full(n, -1, dtype=np.int64)
+    top = float(values.max()) if n else 0.0
     if top <= 0:
         return []
     floor = p.min_frac * top
-    out = []
+    ranges: list[list[int]] = []
     while True:
-        k = int(np.argmax(np.where(taken, -1.0, values)))
+        k = int(np.argmax(np.where(owner >= 0, -1.0, values)))
         peak = float(values[k])
-        if taken[k] or peak <= 0 or peak < floor:
+        if owner[k] >= 0 or peak <= 0 or peak < floor:
             break
-        ok = ~taken & (values >= p.edge_frac * peak) & (values > 0)
+        ok = (owner < 0) & (values >= p.edge_frac * peak) & (values > 0)
         left_bad = np.flatnonzero(~ok[:k])
         right_bad = np.flatnonzero(~ok[k + 1 :])
         lo = int(left_bad[-1]) + 1 if left_bad.size else 0
-        hi = k + int(right_bad[0]) if right_bad.size else values.size - 1
-        taken[lo : hi + 1] = True
-        out.append((lo, hi))
-    return out
+        hi = k + int(right_bad[0]) if right_bad.size else n - 1
+        higher = [j for j in (k - 1, k + 1) if 0 <= j < n and owner[j] >= 0 and values[j] > peak]
+        if higher:
+            band = int(owner[max(higher, key=lambda j: values[j])])
+            ranges[band][0] = min(ranges[band][0], lo)
+            ranges[band][1] = max(ranges[band][1], hi)
+        else:
+            band = len(ranges)
+            ranges.append([lo, hi])
+        owner[lo : hi + 1] = band
+    return [(lo, hi) for lo, hi in ranges]
 
 
 def find_bands(heatmap: Heatmap, *, column: int = -1, params: BandParams = DEFAULT_BAND_PARAMS) -> list[Band]:
