@@ -409,7 +409,7 @@ class Decoder:
                     side = PositionSide(d.posSide)
                 else:
                     side = PositionSide.SHORT if d.side == "buy" else PositionSide.LONG
-                qty = check_quantity(d.sz * spec.contract_size)
+                qty = check_quantity(to_base(d.sz, spec.contract_size))
                 out.append(
                     Liquidation(
                         venue=VENUE,
@@ -430,7 +430,7 @@ class Decoder:
         out: list[AnyEvent] = []
         for t in _TRADES.decode(env.data):  # type: ignore[arg-type]
             spec = self._spec(t.instId)
-            qty = check_quantity(t.sz * spec.contract_size)
+            qty = check_quantity(to_base(t.sz, spec.contract_size))
             self._last_px[t.instId] = t.px
             out.append(
                 Trade(
@@ -536,15 +536,23 @@ class Decoder:
         ]  # type: ignore[arg-type]
 
 
+def to_base(contracts: float, contract_size: float) -> float:
+    """Contracts × ``ctVal`` → base coin, rounded to 12 decimals so that the binary noise of the product
+    (``7 × 0.1 = 0.7000000000000001``) does not reach the output: both factors are short decimals."""
+    return round(contracts * contract_size, 12)
+
+
 def _levels(rows: Sequence[BookLevel], contract_size: float) -> list[PriceLevel]:
-    return [(px, check_quantity(sz * contract_size, "size", allow_zero=True)) for px, sz, _, _ in rows]
+    return [
+        (px, check_quantity(to_base(sz, contract_size), "size", allow_zero=True)) for px, sz, _, _ in rows
+    ]
 
 
 def _oi_base(oi: float, oi_ccy: str, contract_size: Callable[[], float]) -> float:
     """Open interest in base coin: ``oiCcy`` when published, else ``oi`` contracts × ``ctVal``."""
     if oi_ccy:
         return check_quantity(to_float(oi_ccy, "oiCcy"), "oiCcy", allow_zero=True)
-    return check_quantity(oi * contract_size(), "oi_base", allow_zero=True)
+    return check_quantity(to_base(oi, contract_size()), "oi_base", allow_zero=True)
 
 
 def _interval_hours(funding_ms: int, next_ms: str | int, default: float | None) -> float:
@@ -627,14 +635,18 @@ def subscriptions(
     for ch in channels:
         args = [channel_arg(ch)] if ch == "liquidation-orders" else [channel_arg(ch, s) for s in symbols]
         by_url.setdefault(ws_url(ch, endpoints=endpoints), []).extend(args)
+    overhead = len(subscribe_message([]))
     out: dict[str, list[str]] = {}
     for url, args in by_url.items():
         batch: list[dict[str, str]] = []
+        size = overhead
         for arg in args:
-            if batch and len(subscribe_message([*batch, arg])) > MAX_SUBSCRIBE_MESSAGE_BYTES:
+            arg_len = len(json.dumps(arg, separators=(",", ":"))) + 1  # + the separating comma
+            if batch and size + arg_len > MAX_SUBSCRIBE_MESSAGE_BYTES:
                 out.setdefault(url, []).append(subscribe_message(batch))
-                batch = []
+                batch, size = [], overhead
             batch.append(arg)
+            size += arg_len
         if batch:
             out.setdefault(url, []).append(subscribe_message(batch))
     return out
@@ -1005,7 +1017,7 @@ def parse_position_tiers(
     if not rows:
         raise DecodeError("okx position-tiers: no tiers")
     check_quantity(contract_size, "contract_size")
-    scale = contract_size * (check_price(price, "price") if price is not None else 1.0)
+    scale = contract_size * (check_price(price, "price") if price is not None else 1.0)  # contracts → unit
     unit = "usd" if price is not None else "base"
     rows = sorted(rows, key=lambda r: int(r.tier) if r.tier.isdigit() else 0)
     out: list[dict[str, float | str | None]] = []
