@@ -85,6 +85,8 @@ def test_deprecated_liquidation_topic(fixtures_dir: Path) -> None:
     assert Decoder().decode(raw, RECV) == [expected]
     # The parameter table spells the time "updateTime"; both spellings are read.
     assert Decoder().decode(raw.replace(b"updatedTime", b"updateTime"), RECV) == [expected]
+    as_array = raw.replace(b'"data":{', b'"data":[{').replace(b'"}}', b'"}]}')
+    assert Decoder().decode(as_array, RECV) == [expected]
 
 
 def test_public_trade_documented(fixtures_dir: Path) -> None:

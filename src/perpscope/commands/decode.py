@@ -22,7 +22,8 @@ when the whole input was read.
 examples:
   perpscope decode binance capture.txt.gz > events.jsonl
   perpscope decode bybit session.jsonl.zst | head
-  echo '{"stream":"btcusdt@forceOrder","data":{...}}' | perpscope decode binance
+  echo '{"topic":"allLiquidation.BTCUSDT","ts":1,"data":[{"T":1739502302929,"s":"BTCUSDT","S":"Buy",'\\
+'"v":"0.5","p":"96000"}]}' | perpscope decode bybit
 """
 
 

@@ -182,7 +182,7 @@ class WsKline(Struct, frozen=True):
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _ALL_LIQUIDATIONS = msgspec.json.Decoder(list[WsAllLiquidation], strict=False)
-_LIQUIDATION = msgspec.json.Decoder(WsLiquidation, strict=False)
+_LIQUIDATION = msgspec.json.Decoder(WsLiquidation | list[WsLiquidation], strict=False)
 _TRADES = msgspec.json.Decoder(list[WsPublicTrade], strict=False)
 _ORDERBOOK = msgspec.json.Decoder(WsOrderbook, strict=False)
 _KLINES = msgspec.json.Decoder(list[WsKline], strict=False)
@@ -417,28 +417,32 @@ class Decoder:
         return out
 
     def _liquidation(self, env: _Envelope, topic: str, ts_recv: int) -> list[AnyEvent]:
-        m = _LIQUIDATION.decode(env.data)
-        symbol = self._symbol(m.symbol)
-        if symbol is None:
-            return self._skip()
-        ts_ms = m.updatedTime if m.updatedTime is not None else m.updateTime
-        if ts_ms is None:
-            ts_ms = env.ts
-        if ts_ms is None:
-            raise DecodeError(f"bybit {topic}: no timestamp")
-        return [
-            Liquidation(
-                venue=VENUE,
-                symbol=symbol,
-                ts_event=ts_ms * NS_PER_MS,
-                ts_recv=ts_recv,
-                side=PositionSide.LONG if m.side == "Buy" else PositionSide.SHORT,
-                price=m.price,
-                quantity=m.size,
-                notional_usd=check_notional(m.price * m.size),
-                sampled=True,  # at most one per symbol per second
+        decoded = _LIQUIDATION.decode(env.data)  # documented as an object; an array is read too
+        out: list[AnyEvent] = []
+        for m in decoded if isinstance(decoded, list) else [decoded]:
+            symbol = self._symbol(m.symbol)
+            if symbol is None:
+                self.counts["not_usdt_perp"] += 1
+                continue
+            ts_ms = m.updatedTime if m.updatedTime is not None else m.updateTime
+            if ts_ms is None:
+                ts_ms = env.ts
+            if ts_ms is None:
+                raise DecodeError(f"bybit {topic}: no timestamp")
+            out.append(
+                Liquidation(
+                    venue=VENUE,
+                    symbol=symbol,
+                    ts_event=ts_ms * NS_PER_MS,
+                    ts_recv=ts_recv,
+                    side=PositionSide.LONG if m.side == "Buy" else PositionSide.SHORT,
+                    price=m.price,
+                    quantity=m.size,
+                    notional_usd=check_notional(m.price * m.size),
+                    sampled=True,  # at most one per symbol per second
+                )
             )
-        ]
+        return out
 
     def _trades(self, env: _Envelope, topic: str, ts_recv: int) -> list[AnyEvent]:
         out: list[AnyEvent] = []
