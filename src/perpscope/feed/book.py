@@ -116,8 +116,9 @@ class BookArrays(NamedTuple):
     ask_sz: np.ndarray
 
 
-class _Side:
-    """One side: ``sizes`` price → size and ``prices`` ascending; arrays are cached per version."""
+class SideLevels:
+    """One side of a book: ``sizes`` price → size and ``prices`` ascending (bisect-maintained), so the best
+    level is O(1); best-first numpy arrays are cached per version. Also the emulator's truth book."""
 
     __slots__ = ("_cache", "_cache_version", "is_bid", "prices", "sizes", "version")
 
@@ -141,6 +142,8 @@ class _Side:
         self.version += 1
 
     def update(self, levels: Iterable[PriceLevel]) -> None:
+        """Set absolute sizes; size 0 deletes the level."""
+
         sizes, prices = self.sizes, self.prices
         for p, s in levels:
             if s > 0.0:
@@ -151,6 +154,13 @@ class _Side:
                 del sizes[p]
                 del prices[bisect.bisect_left(prices, p)]
         self.version += 1
+
+    def top(self, n: int) -> list[float]:
+        """The best ``n`` prices, best first."""
+
+        if n <= 0:
+            return []
+        return self.prices[: -n - 1 : -1] if self.is_bid else self.prices[:n]
 
     def best(self) -> float | None:
         if not self.prices:
@@ -200,8 +210,8 @@ class LocalBook:
         self.last_gap: BookGapRecord | None = None
         self.ts_event = 0  # ns of the last applied event
         self.ts_recv = 0
-        self._bids = _Side(is_bid=True)
-        self._asks = _Side(is_bid=False)
+        self._bids = SideLevels(is_bid=True)
+        self._asks = SideLevels(is_bid=False)
         self._seq = _Seq()
         self._replaying = False
         self._pending_raise: BookGapRecord | None = None
@@ -523,7 +533,7 @@ class LocalBook:
         total = d.bid_usd + d.ask_usd
         return None if total <= 0 else (d.bid_usd - d.ask_usd) / total
 
-    def _side(self, side: BookSide | Side) -> _Side:
+    def _side(self, side: BookSide | Side) -> SideLevels:
         if side in ("bid", Side.BUY):
             return self._bids
         if side in ("ask", Side.SELL):

@@ -1,0 +1,450 @@
+"""Where the emulator's market comes from: a :class:`MarketSource` yields batches of normalized events in
+time order and paces itself. Three implementations:
+
+- :class:`SeededSource`: a small seeded generator (random-walk mid per symbol, a tick-grid book per venue,
+  Poisson trades and liquidations, mark/funding every second, open interest every 3 s), so the emulator
+  never waits for anything;
+- :class:`CaptureSource`: a recorded capture (the line formats of ``perpscope.venues.lines``) decoded with
+  the production decoder and replayed at ``rate`` × the recorded pace, times shifted to now;
+- :class:`MarketStreamSource`: an adapter for the synthetic market simulator's streaming API
+  (``perpscope.sim.market.MarketStream``) when it is installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from ...model import (
+    AnyEvent,
+    BookDelta,
+    BookSnapshot,
+    Funding,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    PositionSide,
+    Side,
+    Trade,
+    Venue,
+)
+from ...timeutil import NS_PER_S, now_ns
+from ...venues import make_decoder
+from ...venues.instruments import Instruments
+from .instruments import REFERENCE_PRICES, EmuInstrument, build_instrument
+
+
+@runtime_checkable
+class MarketSource(Protocol):
+    """A stream of normalized market events for the emulator."""
+
+    def initial_events(self) -> list[AnyEvent]:
+        """State to load before the servers start (book snapshots, marks, open interest); may be empty."""
+        ...
+
+    def batches(self) -> AsyncIterator[Sequence[AnyEvent]]:
+        """Batches of events in time order, paced by the source itself; ends when the source is exhausted."""
+        ...
+
+
+# One-sided open interest per venue as a share of a symbol's total (USD), and a plausible total.
+_OI_SHARE = {Venue.BINANCE: 0.40, Venue.BYBIT: 0.25, Venue.OKX: 0.15, Venue.HYPERLIQUID: 0.20}
+_OI_TOTAL_USD = {"BTC": 2.0e10, "ETH": 1.0e10, "SOL": 3.0e9, "BNB": 8.0e8, "XRP": 3.0e9, "DOGE": 2.0e9}
+_BASIS_BP = {Venue.BINANCE: 0.0, Venue.BYBIT: 0.4, Venue.OKX: -0.3, Venue.HYPERLIQUID: 0.8}
+
+
+class _Book:
+    """A generated book for one venue symbol: ``near`` levels one tick apart at the touch, ``far`` levels on a
+    coarser grid behind them, sizes kept per price so only real changes become deltas."""
+
+    __slots__ = ("asks", "bids", "grid", "inst", "n_far", "n_near", "rng")
+
+    def __init__(self, inst: EmuInstrument, rng: random.Random, *, n_near: int, n_far: int, mid: float):
+        self.inst = inst
+        self.rng = rng
+        self.n_near = n_near
+        self.n_far = n_far
+        steps = max(1, round(mid * 1e-4 / inst.tick))  # far levels ~1 bp apart
+        self.grid = steps * inst.tick
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+
+    def _size(self, depth_rank: int, mid: float) -> float:
+        usd = self.rng.lognormvariate(math.log(4_000.0 + 600.0 * depth_rank), 0.9)
+        base = usd / mid
+        lot = self.inst.lot_base
+        return max(lot, round(base / lot) * lot)
+
+    def _targets(self, mid: float) -> tuple[list[float], list[float]]:
+        tick, grid = self.inst.tick, self.grid
+        bid0 = math.floor((mid - tick / 2) / tick) * tick
+        ask0 = bid0 + tick
+        r = self.inst.round_px
+        bids = [r(bid0 - k * tick) for k in range(self.n_near)]
+        asks = [r(ask0 + k * tick) for k in range(self.n_near)]
+        gb = math.floor((bids[-1] - tick) / grid) * grid
+        ga = math.ceil((asks[-1] + tick) / grid) * grid
+        bids += [r(gb - j * grid) for j in range(self.n_far) if gb - j * grid > 0]
+        asks += [r(ga + j * grid) for j in range(self.n_far)]
+        return bids, asks
+
+    def step(self, mid: float, *, churn: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Move the book to ``mid``; returns the changed (price, size) levels per side (size 0 = removed)."""
+
+        out_b: list[tuple[float, float]] = []
+        out_a: list[tuple[float, float]] = []
+        tb, ta = self._targets(mid)
+        for side, targets, out in ((self.bids, tb, out_b), (self.asks, ta, out_a)):
+            keep = set(targets)
+            for p in [p for p in side if p not in keep]:
+                del side[p]
+                out.append((p, 0.0))
+            for rank, p in enumerate(targets):
+                if p not in side:
+                    side[p] = self._size(rank, mid)
+                    out.append((p, side[p]))
+            for _ in range(churn):
+                rank = min(len(targets) - 1, int(self.rng.expovariate(1 / 6.0)))
+                p = targets[rank]
+                side[p] = self._size(rank, mid)
+                out.append((p, side[p]))
+        return out_b, out_a
+
+    def snapshot(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        bids = sorted(self.bids.items(), reverse=True)
+        asks = sorted(self.asks.items())
+        return bids, asks
+
+
+class SeededSource:
+    """A small deterministic (per seed) market: enough structure for books, tapes and pollers to be real.
+
+    ``rate`` multiplies everything (a 0.1 s tick becomes 0.1/rate s of wall time); ``trades_per_s`` and
+    ``liquidations_per_s`` are per venue symbol at rate 1.
+    """
+
+    def __init__(
+        self,
+        *,
+        venues: Sequence[Venue],
+        symbols: Sequence[str],
+        seed: int = 0,
+        rate: float = 1.0,
+        instruments: Mapping[tuple[Venue, str], EmuInstrument] | None = None,
+        tick_s: float = 0.1,
+        vol_annual: float = 0.8,
+        trades_per_s: float = 3.0,
+        liquidations_per_s: float = 0.05,
+        book_near_levels: int = 20,
+        book_far_levels: int = 80,
+        book_churn: int = 2,
+        max_ticks: int | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.venues = list(venues)
+        self.symbols = [s.upper() for s in symbols]
+        self.rng = random.Random(seed)
+        self.rate = rate
+        self.tick_s = tick_s
+        self.trades_per_s = trades_per_s
+        self.liquidations_per_s = liquidations_per_s
+        self.book_churn = book_churn
+        self.max_ticks = max_ticks
+        packaged = None if instruments is not None else Instruments.packaged()
+        self.instruments: dict[tuple[Venue, str], EmuInstrument] = {}
+        for v in self.venues:
+            for s in self.symbols:
+                inst = instruments.get((v, s)) if instruments is not None else None
+                self.instruments[(v, s)] = inst or build_instrument(v, s, instruments=packaged)
+        self.mid: dict[str, float] = {s: REFERENCE_PRICES.get(s, 10.0) for s in self.symbols}
+        self._sigma_tick = vol_annual * math.sqrt(tick_s / (365.0 * 86400.0))
+        self._books = {
+            key: _Book(
+                inst,
+                random.Random(self.rng.random()),
+                n_near=book_near_levels,
+                n_far=book_far_levels,
+                mid=self.mid[key[1]],
+            )
+            for key, inst in self.instruments.items()
+        }
+        self._oi: dict[tuple[Venue, str], float] = {
+            (v, s): _OI_TOTAL_USD.get(s, 1e8) * _OI_SHARE[v] / self.mid[s] for v, s in self.instruments
+        }
+        self._last_liq_ns: dict[tuple[Venue, str], int] = {}
+        self._ret_1s: dict[str, float] = dict.fromkeys(self.symbols, 0.0)
+        self._trade_ids: dict[tuple[Venue, str], int] = dict.fromkeys(self.instruments, 1_000_000)
+        self.ticks = 0
+
+    def _venue_mid(self, venue: Venue, symbol: str) -> float:
+        return self.mid[symbol] * (1.0 + _BASIS_BP[venue] * 1e-4)
+
+    def initial_events(self) -> list[AnyEvent]:
+        ts = now_ns()
+        out: list[AnyEvent] = []
+        for (v, s), book in self._books.items():
+            book.step(self._venue_mid(v, s), churn=0)
+            bids, asks = book.snapshot()
+            out.append(
+                BookSnapshot(venue=v, symbol=s, ts_event=ts, ts_recv=ts, bids=bids, asks=asks, update_id=1)
+            )
+            out.extend(self._context(v, s, ts))
+        return out
+
+    def _context(self, v: Venue, s: str, ts: int) -> list[AnyEvent]:
+        inst = self.instruments[(v, s)]
+        mark = inst.round_px(self._venue_mid(v, s))
+        index = inst.round_px(self.mid[s])
+        interval_h = inst.funding_interval_hours
+        interval_ns = int(interval_h * 3600 * NS_PER_S)
+        next_ts = (ts // interval_ns + 1) * interval_ns
+        premium = (mark - index) / index if index else 0.0
+        rate = max(-0.0075, min(0.0075, 0.0001 * interval_h / 8.0 + premium / 3.0))
+        oi_base = self._oi[(v, s)]
+        return [
+            MarkPrice(venue=v, symbol=s, ts_event=ts, ts_recv=ts, mark_price=mark, index_price=index),
+            Funding(
+                venue=v,
+                symbol=s,
+                ts_event=ts,
+                ts_recv=ts,
+                rate=round(rate, 8),
+                interval_hours=interval_h,
+                next_funding_ts=next_ts,
+            ),
+            OpenInterest(venue=v, symbol=s, ts_event=ts, ts_recv=ts, oi_base=oi_base, oi_usd=oi_base * mark),
+        ]
+
+    def tick(self) -> list[AnyEvent]:
+        """One generator step (0.1 s of market time)."""
+
+        ts = now_ns()
+        rng = self.rng
+        out: list[AnyEvent] = []
+        self.ticks += 1
+        for s in self.symbols:
+            r = rng.gauss(0.0, self._sigma_tick)
+            self.mid[s] *= math.exp(r)
+            self._ret_1s[s] = self._ret_1s[s] * 0.9 + r
+        every_1s = self.ticks % max(1, round(1.0 / self.tick_s)) == 0
+        every_3s = self.ticks % max(1, round(3.0 / self.tick_s)) == 0
+        p_trade = 1.0 - math.exp(-self.trades_per_s * self.tick_s)
+        p_liq = 1.0 - math.exp(-self.liquidations_per_s * self.tick_s)
+        for (v, s), book in self._books.items():
+            inst = book.inst
+            mid = self._venue_mid(v, s)
+            bids, asks = book.step(mid, churn=self.book_churn)
+            if bids or asks:
+                out.append(_delta(v, s, ts, bids, asks))
+            bid0 = max(book.bids)
+            ask0 = min(book.asks)
+            drift = self._ret_1s[s]
+            n_trades = 0
+            while rng.random() < p_trade and n_trades < 8:
+                n_trades += 1
+                buy = rng.random() < 0.5 + max(-0.3, min(0.3, drift * 2e3))
+                px = ask0 if buy else bid0
+                qty = inst.round_base(rng.lognormvariate(math.log(3_000.0), 1.2) / px) or inst.lot_base
+                self._trade_ids[(v, s)] += 1
+                out.append(
+                    Trade(
+                        venue=v,
+                        symbol=s,
+                        ts_event=ts,
+                        ts_recv=ts,
+                        side=Side.BUY if buy else Side.SELL,
+                        price=px,
+                        quantity=qty,
+                        notional_usd=px * qty,
+                        trade_id=str(self._trade_ids[(v, s)]),
+                    )
+                )
+            if v is not Venue.HYPERLIQUID:
+                stress = 1.0 + min(20.0, abs(drift) * 2e4)
+                if rng.random() < p_liq * stress and self._liq_allowed(v, s, ts):
+                    long_side = drift < 0 if abs(drift) > 1e-5 else rng.random() < 0.5
+                    px = inst.round_px(bid0 * 0.999 if long_side else ask0 * 1.001)
+                    qty = inst.round_base(rng.lognormvariate(math.log(20_000.0), 1.3) / px) or inst.lot_base
+                    out.append(
+                        Liquidation(
+                            venue=v,
+                            symbol=s,
+                            ts_event=ts,
+                            ts_recv=ts,
+                            side=PositionSide.LONG if long_side else PositionSide.SHORT,
+                            price=px,
+                            quantity=qty,
+                            notional_usd=px * qty,
+                            sampled=v in (Venue.BINANCE, Venue.OKX),
+                        )
+                    )
+            if every_3s:
+                self._oi[(v, s)] *= math.exp(rng.gauss(0.0, 0.0005))
+            if every_1s:
+                ctx = self._context(v, s, ts)
+                out.extend(ctx if every_3s else ctx[:2])
+        return out
+
+    def _liq_allowed(self, v: Venue, s: str, ts: int) -> bool:
+        # Binance and OKX push at most one liquidation per symbol per second
+        if v in (Venue.BINANCE, Venue.OKX):
+            last = self._last_liq_ns.get((v, s), 0)
+            if ts - last < NS_PER_S:
+                return False
+        self._last_liq_ns[(v, s)] = ts
+        return True
+
+    async def batches(self) -> AsyncIterator[Sequence[AnyEvent]]:
+        period = self.tick_s / self.rate
+        loop = asyncio.get_running_loop()
+        next_t = loop.time()
+        while self.max_ticks is None or self.ticks < self.max_ticks:
+            yield self.tick()
+            next_t += period
+            delay = next_t - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:
+                next_t = loop.time()  # fell behind by more than a second: don't try to catch up in a burst
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(0)
+
+
+def _delta(
+    v: Venue, s: str, ts: int, bids: list[tuple[float, float]], asks: list[tuple[float, float]]
+) -> BookDelta:
+    # Sequence numbers are assigned per venue by the emulator's publishers; 0 here.
+    return BookDelta(venue=v, symbol=s, ts_event=ts, ts_recv=ts, bids=bids, asks=asks, update_id=0)
+
+
+class CaptureSource:
+    """Replays a recorded capture of one venue through that venue's production decoder.
+
+    ``rate`` is the replay speed (2.0 = twice as fast; ``float('inf')`` = as fast as possible); event times
+    are shifted so the first message is "now" (``shift_to_now``). ``loop`` replays again at the end.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        venue: Venue | str,
+        rate: float = 1.0,
+        loop: bool = False,
+        shift_to_now: bool = True,
+        instruments: Instruments | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"capture file not found: {self.path}")
+        self.venue = Venue(venue)
+        self.rate = rate
+        self.loop = loop
+        self.shift_to_now = shift_to_now
+        self.instruments = instruments
+        self.messages = 0
+        self.decode_errors = 0
+
+    def initial_events(self) -> list[AnyEvent]:
+        return []
+
+    def _decoder(self):
+        if self.venue is Venue.OKX and self.instruments is not None:
+            return make_decoder(self.venue, instruments=self.instruments)
+        return make_decoder(self.venue)
+
+    async def batches(self) -> AsyncIterator[Sequence[AnyEvent]]:
+        from ...errors import DecodeError
+        from ...venues.lines import CaptureReader
+
+        loop = asyncio.get_running_loop()
+        while True:
+            decoder = self._decoder()
+            first_ts: int | None = None
+            start_wall = loop.time()
+            shift = 0
+            for ts_recv, payload in CaptureReader(self.path):
+                self.messages += 1
+                try:
+                    events = decoder.decode(payload, ts_recv or now_ns())
+                except DecodeError:
+                    self.decode_errors += 1
+                    continue
+                if not events:
+                    continue
+                t = ts_recv if ts_recv is not None else events[0].ts_event
+                if first_ts is None:
+                    first_ts = t
+                    shift = now_ns() - t if self.shift_to_now else 0
+                if math.isfinite(self.rate):
+                    due = start_wall + (t - first_ts) / NS_PER_S / self.rate
+                    delay = due - loop.time()
+                    if delay > 0.001:
+                        await asyncio.sleep(delay)
+                if shift:
+                    events = [_shifted(e, shift) for e in events]
+                yield events
+                if not math.isfinite(self.rate) and self.messages % 200 == 0:
+                    await asyncio.sleep(0)
+            if not self.loop:
+                return
+
+
+def _shifted(event: AnyEvent, shift_ns: int) -> AnyEvent:
+    changes: dict[str, object] = {"ts_event": event.ts_event + shift_ns, "ts_recv": event.ts_recv + shift_ns}
+    if isinstance(event, Funding) and event.next_funding_ts is not None:
+        changes["next_funding_ts"] = event.next_funding_ts + shift_ns
+    return msgspec.structs.replace(event, **changes)
+
+
+def capture_venue(path: str | os.PathLike[str]) -> Venue:
+    """Guess a capture's venue from its file name (``binance-usdm-ws-…``, ``bybit-ws-session-…``)."""
+
+    name = Path(path).name.lower()
+    for v in Venue:
+        if v.value in name:
+            return v
+    raise ValueError(f"cannot tell the venue of {path}: name it VENUE:PATH (e.g. binance:{path})")
+
+
+def parse_source(text: str) -> tuple[str, Venue | None, Path | None]:
+    """``sim`` → ("sim", None, None); ``[VENUE:]PATH`` → ("file", venue, path)."""
+
+    if text == "sim":
+        return "sim", None, None
+    head, sep, tail = text.partition(":")
+    if sep and head.lower() in {v.value for v in Venue}:
+        return "file", Venue(head.lower()), Path(tail)
+    return "file", capture_venue(text), Path(text)
+
+
+class MarketStreamSource:
+    """Adapter for ``perpscope.sim.market.MarketStream`` (the synthetic market simulator's streaming API):
+    uses its ``initial_events()`` if present and iterates its async batches."""
+
+    def __init__(self, stream: object) -> None:
+        self.stream = stream
+
+    def initial_events(self) -> list[AnyEvent]:
+        fn = getattr(self.stream, "initial_events", None)
+        return list(fn()) if callable(fn) else []
+
+    async def batches(self) -> AsyncIterator[Sequence[AnyEvent]]:
+        it = getattr(self.stream, "batches", None)
+        source: AsyncIterator[object] = it() if callable(it) else self.stream.__aiter__()  # type: ignore[attr-defined]
+        async for item in source:
+            if isinstance(item, Iterable) and not isinstance(item, msgspec.Struct):
+                yield list(item)  # type: ignore[arg-type]
+            else:
+                yield [item]  # type: ignore[list-item]
