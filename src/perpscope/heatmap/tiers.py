@@ -9,15 +9,18 @@ Tiers apply per position, never to a cohort's total (see :mod:`perpscope.heatmap
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from ..model import Venue
+
+if TYPE_CHECKING:
+    from ..venues.rest import RestRequest
 
 Boundary = Literal["cap_inclusive", "floor_inclusive"]
 
@@ -284,3 +287,130 @@ def write_tier_file(
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return file
+
+
+# ---------------------------------------------------------------------------------------------------
+# Refresh from the venues' public endpoints. The caller executes requests (``fetch``), so this module
+# stays free of network I/O; the venue modules build the requests and parse the responses.
+# ---------------------------------------------------------------------------------------------------
+
+Fetch = Callable[["RestRequest"], bytes | str]
+
+REFRESH_SOURCES: dict[Venue, str] = {
+    Venue.BYBIT: "GET https://api.bybit.com/v5/market/risk-limit?category=linear&symbol=<SYMBOL>USDT",
+    Venue.OKX: "GET https://www.okx.com/api/v5/public/position-tiers?instType=SWAP&tdMode=isolated"
+    "&instFamily=<SYMBOL>-USDT (contracts × ctVal × last price → USD)",
+    Venue.HYPERLIQUID: "POST https://api.hyperliquid.xyz/info {type: meta} marginTables",
+}
+
+BINANCE_NOT_REFRESHABLE = (
+    "Binance's tier endpoint GET /fapi/v1/leverageBracket is SIGNED (needs an API key): perpscope never "
+    "calls it. Save a response yourself and load it with tiers_from_binance_brackets(body, as_of=...)."
+)
+
+
+def _rows_in_usd(rows: Sequence[Mapping[str, object]], what: str) -> list[dict[str, float | None]]:
+    out: list[dict[str, float | None]] = []
+    for r in rows:
+        unit = r.get("unit", "usd")
+        if unit != "usd":
+            raise TierError(f"{what}: tier bounds are in {unit!r}, not USD")
+        out.append({k: (None if r.get(k) is None else float(r[k])) for k in TIER_KEYS})  # type: ignore[arg-type]
+    return out
+
+
+def refresh_tiers(
+    venue: Venue | str,
+    symbols: Iterable[str],
+    *,
+    fetch: Fetch,
+    as_of: str,
+    prices: Mapping[str, float] | None = None,
+) -> dict[str, TierTable]:
+    """Fetch current tier tables (``as_of``: today's date, ISO) for canonical ``symbols`` through
+    ``fetch(request) -> body``. Bybit: ``/v5/market/risk-limit``; OKX: ``/public/position-tiers`` with
+    contract sizes from ``/public/instruments`` and USD bounds at ``prices[symbol]`` (default: the last
+    1-minute close); Hyperliquid: ``meta`` margin tables. Binance raises :class:`TierError` (signed)."""
+
+    venue = Venue(venue)
+    wanted = [s.upper() for s in symbols]
+    out: dict[str, TierTable] = {}
+    source = REFRESH_SOURCES.get(venue, "")
+    if venue is Venue.BINANCE:
+        raise TierError(BINANCE_NOT_REFRESHABLE)
+    if venue is Venue.BYBIT:
+        from ..venues import bybit
+
+        for sym in wanted:
+            rows = bybit.parse_risk_limit(fetch(bybit.risk_limit_request(symbol=sym)), symbol=sym)
+            out[sym] = TierTable.from_rows(
+                _rows_in_usd(rows, f"bybit {sym}"),
+                venue=venue,
+                symbol=sym,
+                as_of=as_of,
+                source=source,
+                verified=True,
+                note="refreshed from the venue API",
+            )
+    elif venue is Venue.OKX:
+        from ..venues import okx
+
+        specs = {s.symbol: s for s in okx.parse_instruments(fetch(okx.instruments_request()))}
+        for sym in wanted:
+            if sym not in specs:
+                raise TierError(f"okx: no live USDT swap for {sym}")
+            price = None if prices is None else prices.get(sym)
+            if price is None:
+                candles = okx.parse_candles(
+                    fetch(okx.candles_request(sym, bar="1m", limit=1)), symbol=sym, bar="1m"
+                )
+                if not candles:
+                    raise TierError(f"okx: no recent candle for {sym} to convert contracts to USD")
+                price = candles[-1].close
+            rows = okx.parse_position_tiers(
+                fetch(okx.position_tiers_request(sym)), contract_size=specs[sym].contract_size, price=price
+            )
+            out[sym] = TierTable.from_rows(
+                _rows_in_usd(rows, f"okx {sym}"),
+                venue=venue,
+                symbol=sym,
+                as_of=as_of,
+                source=source,
+                verified=True,
+                note=f"contract bounds converted to USD at {price:g}",
+            )
+    else:
+        from ..venues import hyperliquid
+
+        tables = hyperliquid.parse_margin_tiers(fetch(hyperliquid.meta_request()))
+        for sym in wanted:
+            if sym not in tables:
+                raise TierError(f"hyperliquid: no margin table for {sym}")
+            out[sym] = TierTable.from_rows(
+                _rows_in_usd(tables[sym], f"hyperliquid {sym}"),
+                venue=venue,
+                symbol=sym,
+                as_of=as_of,
+                source=source,
+                verified=True,
+                note="refreshed from the venue API",
+            )
+    return out
+
+
+def tiers_from_binance_brackets(body: bytes | str, *, as_of: str, source: str = "") -> dict[str, TierTable]:
+    """Tables from a saved (signed) Binance ``GET /fapi/v1/leverageBracket`` response."""
+
+    from ..venues import binance
+
+    out: dict[str, TierTable] = {}
+    for sym, rows in binance.parse_leverage_brackets(body).items():
+        out[sym] = TierTable.from_rows(
+            _rows_in_usd(rows, f"binance {sym}"),
+            venue=Venue.BINANCE,
+            symbol=sym,
+            as_of=as_of,
+            source=source or "saved GET /fapi/v1/leverageBracket response",
+            verified=True,
+        )
+    return out
