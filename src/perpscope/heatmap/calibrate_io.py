@@ -6,7 +6,7 @@ and int64 ns inside.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -72,6 +72,25 @@ class CalibrationBars:
             raise ValueError("need at least two bars to know their duration")
         return int(np.min(np.diff(self.ts_ns)))
 
+    def rows(self, start: int, stop: int | None = None) -> CalibrationBars:
+        """Rows ``[start, stop)`` (e.g. the first half of a file, so a model never sees the second)."""
+
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[start:stop]
+
+        return replace(
+            self,
+            ts_ns=self.ts_ns[start:stop],
+            open=self.open[start:stop],
+            high=self.high[start:stop],
+            low=self.low[start:stop],
+            close=self.close[start:stop],
+            oi_open_usd=self.oi_open_usd[start:stop],
+            oi_close_usd=self.oi_close_usd[start:stop],
+            funding_rate=cut(self.funding_rate),
+            cvd_btc=cut(self.cvd_btc),
+        )
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class RealizedLiquidations:
@@ -85,6 +104,16 @@ class RealizedLiquidations:
     @property
     def n(self) -> int:
         return int(self.ts_ns.shape[0])
+
+    def rows(self, start: int, stop: int | None = None) -> RealizedLiquidations:
+        """Rows ``[start, stop)``."""
+
+        return replace(
+            self,
+            ts_ns=self.ts_ns[start:stop],
+            long_usd=self.long_usd[start:stop],
+            short_usd=self.short_usd[start:stop],
+        )
 
 
 def _read_csv(path: Path) -> pa.Table:

@@ -1,22 +1,22 @@
-"""What calibration runs: the heatmap engine plus three documented pre/post-processing steps.
+"""What calibration runs: the heatmap engine plus documented pre/post-processing of its inputs and output.
 
-Measured on the 6-month hourly file (chosen on its first half) and checked on its second half and on the
-5-minute week (docs/calibration.md), each step adds to the first-cut engine:
+Chosen on the first half of the 6-month hourly file, reported on its second half and on the 5-minute week
+(docs/calibration.md, bench/calibrate.py). On top of the engine's own recipe:
 
-1. **Intrabar path** (pre-processing). A bar is split into ``3 × substeps`` sub-slots along a price path
+1. **Intrabar path** (pre-processing, on). A bar is split into ``3 × substeps`` sub-slots along the path
    ``open → low → high → close`` when it closed at or above its open, else ``open → high → low → close``
-   (the usual OHLC-path heuristic). The engine then opens positions along the bar's range, not at one
-   point, and a position opened near the high can be liquidated by the fall to the low later in the bar.
+   (the usual OHLC-path heuristic). Positions then open along the bar's range rather than at one point,
+   and a position opened near the high can be liquidated by the fall to the low later in the same bar.
    OI moves linearly (in base coin) from the bar's open to its close across the sub-slots.
-2. **Turnover** (pre-processing). Open interest is net: traders keep closing and reopening. Each sub-slot
-   first closes ``turnover_per_h × hours`` of the standing OI (a flat slot at the sub-slot's open price,
-   which the engine's proportional close rule applies to every cohort), then reopens it with the
-   sub-slot's own OI change at the sub-slot's entry price. Liquidation levels thus keep forming near the
-   traded price and are consumed once when price sweeps them.
-3. **Background** (post-processing). Liquidations also come from positions the cohorts cannot see
-   (cross margin, older or larger positions): a uniform density of ``background × OI`` USD per unit of
-   relative price, regenerated at each scored bar's open, adds ``background × baseline`` to the bar's
-   consumed USD. It mostly orders the bars where no modelled level was crossed.
+2. **Turnover** (pre-processing, on). Open interest is net; traders keep closing and reopening. Before
+   each sub-slot a flat slot at its open price lowers OI by ``turnover`` (``1 − (1 − turnover_per_h)^hours``
+   of the standing OI) plus the sub-slot's own decrease, which the engine's proportional close rule takes
+   from every cohort; the sub-slot then reopens it (plus its own increase) at its entry price. Net OI is
+   unchanged; liquidation levels keep forming near the traded price and are consumed once when swept.
+3. **Leverage mix** (an engine parameter): the engine's default mix with a 125× tail.
+4. **Background** (post-processing, off by default). A uniform density of ``background × OI`` USD per
+   unit of relative price, regenerated at each scored bar's open, adds ``background × baseline`` to the
+   bar's consumed USD: positions the cohorts cannot see. It only helped before step 3.
 """
 
 from __future__ import annotations
@@ -28,20 +28,28 @@ import numpy as np
 from ..model import Venue
 from ..timeutil import NS_PER_S
 from .calibrate_io import CalibrationBars
+from .engine import run_engine
 from .params import EngineParams
-from .recipe import cohort_ratios
+from .series import BarSeries
 
-# Defaults chosen on the first half of the hourly file (bench/calibrate.py); Spearman is flat around them
-# (substeps 3–6, turnover 0.3–10 %/h, background 1e-6–0.1 all within ±0.01), so they are round values.
-DEFAULT_SUBSTEPS = 4
-DEFAULT_TURNOVER_PER_H = 0.01
-DEFAULT_BACKGROUND = 0.001
+# Defaults chosen on the first half of the hourly file only (bench/calibrate.py: the argmax of the mean
+# long/short Spearman over a grid of leverage mix × substeps × turnover × background, ties within 0.002
+# going to fewer sub-slots), then reported on the second half and the 5-minute week. The surface is flat
+# near them: substeps 4–16, turnover 3–50 %/h move H1 by less than 0.01.
+DEFAULT_SUBSTEPS = 8
+DEFAULT_TURNOVER_PER_H = 0.3
+DEFAULT_BACKGROUND = 0.0
+# The engine's default mix with 5 % moved from 100× to Binance's maximum 125× (liquidation 0.40 % from
+# entry): the nearest levels are what small bars sweep. Chosen on H1 against the engine default.
+CALIBRATED_LEVERAGE: tuple[float, ...] = (10.0, 25.0, 50.0, 100.0, 125.0)
+CALIBRATED_WEIGHTS: tuple[float, ...] = (0.35, 0.30, 0.20, 0.10, 0.05)
 
 
 def default_engine_params() -> EngineParams:
-    """The engine's own defaults, with one display column per slot (calibration needs every slot)."""
+    """The engine's defaults with the calibrated leverage mix and one display column per slot
+    (calibration needs every slot's consumed USD, never the display matrices)."""
 
-    return EngineParams(max_columns=None)
+    return EngineParams(leverage=CALIBRATED_LEVERAGE, weights=CALIBRATED_WEIGHTS, max_columns=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +97,8 @@ class EngineSlots:
     parent: np.ndarray  # int64
     hours: float
     oi_start_usd: float  # OI before the first slot, at the first slot's open price
+    # taker-buy share of each slot's volume (0..1) for attribution="aggressor"; None = unknown (½)
+    taker_buy_share: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -207,11 +217,19 @@ def engine_slots(bars: CalibrationBars, model: CalibrationModel) -> EngineSlots:
     return slots
 
 
-def consumed_per_bar(bars: CalibrationBars, model: CalibrationModel) -> tuple[np.ndarray, np.ndarray]:
+def consumed_per_bar(
+    bars: CalibrationBars, model: CalibrationModel, *, taker_buy_share: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Run the engine over the pre-processed slots of ``bars`` and return the consumed long/short USD per
-    input bar (sub-slots summed back into their bar)."""
+    input bar (sub-slots summed back into their bar). ``taker_buy_share`` (one value per bar, 0..1) feeds
+    ``attribution="aggressor"``."""
 
     slots = engine_slots(bars, model)
+    if taker_buy_share is not None:
+        share = np.asarray(taker_buy_share, dtype=np.float64)
+        if share.shape != (bars.n,):
+            raise ValueError(f"taker_buy_share needs one value per bar ({bars.n}), got {share.shape}")
+        slots = replace(slots, taker_buy_share=share[slots.parent])
     cl, cs = run_engine_consumed(slots, model)
     return (
         np.bincount(slots.parent, weights=cl, minlength=bars.n),
@@ -220,53 +238,32 @@ def consumed_per_bar(bars: CalibrationBars, model: CalibrationModel) -> tuple[np
 
 
 def run_engine_consumed(slots: EngineSlots, model: CalibrationModel) -> tuple[np.ndarray, np.ndarray]:
-    """Consumed long/short USD per engine slot."""
+    """Consumed long/short USD per engine slot, from the production engine (slot series only, no display
+    matrices). The engine runs on a synthetic 1-second grid: sub-slots need not divide a second and
+    gaps between bars are not extra slots; the only time-dependent assumption, ``half_life_h``, is
+    rescaled so its decay per slot is the real one."""
 
-    return _interim_engine(slots, model)
-
-
-def _interim_engine(slots: EngineSlots, model: CalibrationModel) -> tuple[np.ndarray, np.ndarray]:
-    # INTERIM: a small reference recipe used until the production engine lands; same semantics as
-    # EngineParams documents (typical entry, both sides, proportional close, base-coin OI, no own-slot
-    # consumption, log bins).
-    p = replace(model.engine)
-    r_long, r_short = cohort_ratios(model.venue, model.symbol, p)
-    w = np.asarray(p.normalized_weights)
-    lo = float(slots.low.min()) * max(float(r_long.min()), 0.05) * 0.99
-    hi = float(slots.high.max()) * float(r_short.max()) * 1.01
-    step = np.log1p(p.bin_width)
-    nb = int(np.ceil(np.log(hi / lo) / step))
-    edges = np.exp(np.log(lo) + step * np.arange(nb + 1))
-    long_book = np.zeros(nb)
-    short_book = np.zeros(nb)
-    entry = slots.close if p.entry == "close" else (slots.high + slots.low + slots.close) / 3.0
-    if p.oi_unit == "base":
-        level = slots.oi_close_usd / slots.close
-        prev = np.append(slots.oi_start_usd / slots.open[0], level[:-1])
-        d_open = np.maximum(level - prev, 0.0) * entry
-    else:
-        level = slots.oi_close_usd
-        prev = np.append(slots.oi_start_usd, level[:-1])
-        d_open = np.maximum(level - prev, 0.0)
-    keep = np.where(level < prev, np.maximum(level / np.where(prev > 0, prev, 1.0), 0.0), 1.0)
-    il = np.searchsorted(edges, entry[:, None] * r_long[None, :], side="right") - 1
-    ish = np.searchsorted(edges, entry[:, None] * r_short[None, :], side="right") - 1
-    lo_idx = np.searchsorted(edges, slots.low, side="right") - 1  # bin holding the low
-    hi_idx = np.searchsorted(edges, slots.high, side="right") - 1
-    cl = np.zeros(slots.n)
-    cs = np.zeros(slots.n)
-    for t in range(slots.n):
-        # longs whose LP ≥ low are liquidated: bins above the low's bin, and the low's bin itself
-        a = lo_idx[t]
-        cl[t] = long_book[a:].sum()
-        long_book[a:] = 0.0
-        b = hi_idx[t] + 1
-        cs[t] = short_book[:b].sum()
-        short_book[:b] = 0.0
-        if keep[t] < 1.0:
-            long_book *= keep[t]
-            short_book *= keep[t]
-        if d_open[t] > 0.0:
-            np.add.at(long_book, il[t], d_open[t] * w)
-            np.add.at(short_book, ish[t], d_open[t] * w)
-    return cl, cs
+    params = model.engine
+    if params.half_life_h is not None:
+        params = replace(params, half_life_h=params.half_life_h / 3600.0 / slots.hours)
+    # a flat seed slot at the first open carries the OI before the first slot, so the first slot's own
+    # OI change opens positions like every other slot's
+    seed_px = slots.open[:1]
+    series = BarSeries.from_arrays(
+        venue=model.venue,
+        symbol=model.symbol,
+        interval_s=1,
+        ts_ns=np.arange(slots.n + 1, dtype=np.int64) * NS_PER_S,
+        open=np.concatenate([seed_px, slots.open]),
+        high=np.concatenate([seed_px, slots.high]),
+        low=np.concatenate([seed_px, slots.low]),
+        close=np.concatenate([seed_px, slots.close]),
+        oi_usd=np.concatenate([[slots.oi_start_usd], slots.oi_close_usd]),
+        # the engine reads the share as taker_buy_volume / volume
+        volume=None if slots.taker_buy_share is None else np.ones(slots.n + 1),
+        taker_buy_volume=None
+        if slots.taker_buy_share is None
+        else np.concatenate([[0.5], np.clip(slots.taker_buy_share, 0.0, 1.0)]),
+    )
+    result = run_engine(series, params, display=False, parts=False)
+    return result.long.consumed_usd[1:], result.short.consumed_usd[1:]
