@@ -51,7 +51,7 @@ class TierTable:
     notional_cap: np.ndarray  # USD (inf for an open last tier)
     mmr: np.ndarray  # maintenance margin rate, fraction
     cum: np.ndarray  # maintenance amount USD: MM = notional·mmr − cum
-    max_leverage: np.ndarray  # NaN where the source does not state it
+    max_leverage: np.ndarray  # NaN where unknown (an unstated tier inherits the smaller tier's maximum)
     boundary: Boundary
     as_of: str  # date of the snapshot, ISO (YYYY-MM or YYYY-MM-DD)
     source: str  # URL or document the numbers come from
@@ -106,6 +106,11 @@ class TierTable:
         else:
             cum = np.array([float(r["cum"]) for r in rows])  # type: ignore[arg-type]
         lev = np.array([np.nan if r.get("max_leverage") is None else float(r["max_leverage"]) for r in rows])
+        # An unstated max leverage is at most the smaller tier's (venues only lower it as size grows):
+        # carry it forward so leverage clipping still applies.
+        for k in range(1, lev.shape[0]):
+            if np.isnan(lev[k]):
+                lev[k] = lev[k - 1]
         return cls(
             venue=venue,
             symbol=symbol.upper(),
