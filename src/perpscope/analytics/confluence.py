@@ -33,7 +33,7 @@ from .depth import Books, resting_in
 from .funding import FundingRow
 from .orderflow import CVD
 
-Path = Literal["air", "partial", "absorb"]
+Path = Literal["air", "partial", "absorb", "unknown"]
 Direction = Literal["rising", "falling", "flat", "unknown"]
 Verdict = Literal["fragile", "mixed", "cushioned"]
 
@@ -113,8 +113,8 @@ class ConfluenceRow:
             "usd": b.usd,
             "persistence": b.persistence,
             "lookback": b.lookback,
-            "between_usd": self.between_usd,
-            "at_usd": self.at_usd,
+            "between_usd": clean(self.between_usd),
+            "at_usd": clean(self.at_usd),
             "path": self.path,
             "funding_8h": clean(self.funding_8h),
             "funding_pct_90d": clean(self.funding_pct_90d),
@@ -225,7 +225,7 @@ def confluence_rows(
         is_long = band.side is PositionSide.LONG
         at_lo, at_hi = band.price_low * (1.0 - p.around_pct), band.price_high * (1.0 + p.around_pct)
         between_usd = at_usd = float("nan")
-        path: Path | None = None
+        path: Path = "unknown"
         if books:
             # the side a move toward the band eats: bids under a long cluster, asks over a short one
             if is_long:
@@ -253,14 +253,14 @@ def confluence_rows(
             )
             tape_count, tape_usd = int(np.count_nonzero(m)), float(liq["notional_usd"][m].sum())
         score = int(crowded) + int(toward) - int(away)
-        score += {"air": 1, "absorb": -1}.get(path or "", 0)
+        score += {"air": 1, "absorb": -1}.get(path, 0)
         verdict: Verdict = "fragile" if score >= 2 else ("cushioned" if score <= -1 else "mixed")
         rows.append(
             ConfluenceRow(
                 band=band,
                 between_usd=between_usd,
                 at_usd=at_usd,
-                path=path or "partial",
+                path=path,
                 funding_8h=funding.rate_8h if funding else None,
                 funding_pct_90d=funding.pct_90d if funding else None,
                 funding_flipped=flipped,
@@ -280,7 +280,7 @@ def confluence_rows(
                     recent=recent_dir,
                     previous=prev_dir,
                     tape=(tape_count, tape_usd),
-                    resting=between_usd + at_usd if path else None,
+                    resting=between_usd + at_usd if books else None,
                     verdict=verdict,
                 ),
             )
@@ -291,7 +291,7 @@ def confluence_rows(
 def _reading(
     band: Band,
     *,
-    path: Path | None,
+    path: Path,
     f_sign: int,
     funding: FundingContext | None,
     flipped: bool,
@@ -316,7 +316,7 @@ def _reading(
         else:
             parts.append(f"CVD {recent}")
     book_side = "bids" if is_long else "asks"
-    if path is not None:
+    if path != "unknown":
         label = {"air": "thin", "partial": "some", "absorb": "thick"}[path]
         parts.append(f"{label} {book_side} ({path})")
     if tape[0]:
