@@ -302,3 +302,25 @@ def test_temp_files_are_invisible(store: Store, make_trades) -> None:
     assert store.read("trades").num_rows == 3
     assert store.query("SELECT count(*) AS n FROM trades").column("n")[0].as_py() == 3
     assert os.path.exists(part / ".tmp-123-0-part-x.parquet")
+
+
+def test_files_from_an_older_schema_still_read(store: Store, make_trades) -> None:
+    """A file written before a column existed reads that column as null (views fall back to by-name)."""
+
+    import pyarrow.parquet as pq
+
+    new = make_trades(3, seed=1)
+    store.write_batch(new)
+    part = store.files("trades")[0].parent
+    old = store.read("trades").drop_columns(["trade_id"]).slice(0, 2)
+    old = old.set_column(old.column_names.index("price"), "price", pa.array([1.0, 2.0]))
+    pq.write_table(old, part / "part-00000000000000000001-1-000001.parquet")
+    for sql in [
+        "SELECT count(*) AS n, count(trade_id) AS k FROM trades",
+        "SELECT count(*) AS n, 3 AS k FROM trades",
+    ]:
+        t = store.query(sql).to_pylist()[0]
+        assert t == {"n": 5, "k": 3}
+    got = store.events("trades")
+    assert sorted(e.trade_id for e in got) == ["", "", "0", "1", "2"]
+    assert store.read("trades", columns=["trade_id"]).column("trade_id").null_count == 2

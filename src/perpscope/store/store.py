@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -431,67 +432,91 @@ class Store:
         table = self.read(kind, venue=venue, symbol=symbol, start_ns=start_ns, end_ns=end_ns)
         return table_to_events(kind, table)
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A read-only DuckDB connection with one view per kind over the files visible *now*.
+    def connect(
+        self, views: Iterable[str] | None = None, *, union_by_name: bool = False
+    ) -> duckdb.DuckDBPyConnection:
+        """A read-only DuckDB connection with a view per kind (or only the named ``views``) over the files
+        visible *now*.
 
         External file access is limited to the store and the configuration is locked, so SQL can neither
-        read other files nor write any. Views are a snapshot: connect again to see newer flushes.
+        read other files nor write any. Views are a snapshot: connect again to see newer flushes. Files are
+        matched by position (fast: DuckDB prunes files by venue/symbol/date before opening them); files
+        from an older schema are detected and the views rebuilt matching columns by name.
         """
 
+        kinds = [as_kind(v) for v in views] if views is not None else list(VIEW_NAMES)
         last_exc: Exception | None = None
         for _ in range(_READ_RETRIES):
+            con = duckdb.connect(":memory:")
             try:
-                return self._connect_once()
+                self._add_views(con, kinds, union_by_name=union_by_name)
+                return con
             except duckdb.IOException as exc:  # a compaction swapped a file while the views were built
+                con.close()
                 last_exc = exc
                 time.sleep(0.01)
+            except (duckdb.BinderException, duckdb.InvalidInputException) as exc:
+                con.close()
+                if union_by_name:
+                    raise StoreError(f"could not open the store's views: {_first_line(exc)}") from None
+                union_by_name = True  # files written before a column was added: align them by name
+            except BaseException:
+                con.close()
+                raise
         raise StoreError(f"could not open the store's views: {_first_line(last_exc)}")
 
-    def _connect_once(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(":memory:")
-        try:
-            for kind, view in VIEW_NAMES.items():
-                files = self.files(kind)
-                cols = ", ".join(f'"{c.name}"' for c in COLUMNS[kind])
-                if files:
-                    file_list = sql_list([str(f) for f in files])
-                    con.execute(
-                        f"CREATE VIEW {view} AS SELECT {cols} FROM read_parquet({file_list}, "
-                        "union_by_name=true, hive_partitioning=true, "
-                        "hive_types={'venue': VARCHAR, 'symbol': VARCHAR, 'date': DATE})"
-                    )
-                else:
-                    con.register(f"_empty_{view}", empty_table(kind))
-                    con.execute(f"CREATE VIEW {view} AS SELECT {cols} FROM _empty_{view}")
-            root = str(self.root.resolve())
-            con.execute(f"SET allowed_directories=[{sql_str(root)}]")
-            con.execute("SET enable_external_access=false")
-            con.execute("SET lock_configuration=true")
-        except BaseException:
-            con.close()
-            raise
-        return con
+    def _add_views(
+        self, con: duckdb.DuckDBPyConnection, kinds: Iterable[Kind], *, union_by_name: bool
+    ) -> None:
+        for kind in kinds:
+            view = VIEW_NAMES[kind]
+            files = self.files(kind)
+            cols = ", ".join(f'"{c.name}"' for c in COLUMNS[kind])
+            if files:
+                paths = sql_list([str(f) for f in files])
+                con.execute(
+                    f"CREATE VIEW {view} AS SELECT {cols} FROM read_parquet({paths}, "
+                    f"union_by_name={'true' if union_by_name else 'false'}, hive_partitioning=true, "
+                    "hive_types={'venue': VARCHAR, 'symbol': VARCHAR, 'date': DATE})"
+                )
+            else:  # nothing stored yet: an empty view with the right columns, so queries still work
+                con.register(f"_empty_{view}", empty_table(kind))
+                con.execute(f"CREATE VIEW {view} AS SELECT {cols} FROM _empty_{view}")
+        con.execute(f"SET allowed_directories=[{sql_str(str(self.root.resolve()))}]")
+        con.execute("SET enable_external_access=false")
+        con.execute("SET lock_configuration=true")
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
-        """Run one read-only SQL statement (SELECT / EXPLAIN) over the views; anything else → StoreError."""
+        """Run one read-only SQL statement (SELECT / EXPLAIN) over the views; anything else → StoreError.
 
-        try:
-            statements = duckdb.connect(":memory:").extract_statements(sql)
-        except duckdb.Error as exc:
-            raise StoreError(f"bad SQL: {_first_line(exc)}") from None
-        if len(statements) != 1:
-            raise StoreError(f"one SQL statement at a time (got {len(statements)})")
-        stype = statements[0].type.name
-        if stype not in _ALLOWED_STATEMENTS:
-            raise StoreError(f"the store is read-only here: {stype} statements are not allowed (SELECT only)")
+        Only the views the statement names are built (a query on ``liquidations`` does not open the files
+        of ``book_deltas``)."""
+
+        views = [v for v in VIEW_NAMES.values() if re.search(rf"\b{v}\b", sql, flags=re.IGNORECASE)]
+        union = False
         last_exc: Exception | None = None
         for _ in range(_READ_RETRIES):
-            con = self.connect()
+            con = self.connect(views, union_by_name=union)
             try:
+                try:
+                    statements = con.extract_statements(sql)
+                except duckdb.Error as exc:
+                    raise StoreError(f"bad SQL: {_first_line(exc)}") from None
+                if len(statements) != 1:
+                    raise StoreError(f"one SQL statement at a time (got {len(statements)})")
+                stype = statements[0].type.name
+                if stype not in _ALLOWED_STATEMENTS:
+                    raise StoreError(
+                        f"the store is read-only here: {stype} statements are not allowed (SELECT only)"
+                    )
                 return arrow_result(con, sql, params)
             except duckdb.IOException as exc:
                 last_exc = exc  # a compaction removed a file between listing and reading: list again
                 time.sleep(0.01)
+            except duckdb.InvalidInputException as exc:
+                if union or "schema mismatch" not in str(exc):
+                    raise StoreError(f"query failed: {_first_line(exc)}") from None
+                union = True  # files of an older schema: rebuild the views matching columns by name
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {_first_line(exc)}") from None
             finally:
