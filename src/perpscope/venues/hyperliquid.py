@@ -265,11 +265,12 @@ def _candle(c: WsCandle, *, closed: bool, ts_recv: int | None) -> Candle:
 
 
 class Decoder:
-    """Stateless. ``instruments`` is accepted for the common adapter signature; Hyperliquid sizes are
-    already base coin, so no snapshot is needed."""
+    """``instruments`` is accepted for the common adapter signature; Hyperliquid sizes are already base
+    coin, so no snapshot is needed. Keeps only a cache of coin → canonical symbol."""
 
     def __init__(self, instruments: Instruments | None = None) -> None:
         self.instruments = instruments
+        self._symbols: dict[str, str] = {}
         self._handlers: dict[str, Handler] = {
             "trades": self._trades,
             "l2Book": self._l2book,
@@ -300,13 +301,19 @@ class Decoder:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise DecodeError(f"hyperliquid {env.channel}: {exc}") from None
 
+    def _symbol(self, coin: str) -> str:
+        symbol = self._symbols.get(coin)
+        if symbol is None:
+            symbol = self._symbols[coin] = canonical_symbol(VENUE, coin)
+        return symbol
+
     def _trades(self, data: Raw, ts_recv: int) -> list[AnyEvent]:
         out: list[AnyEvent] = []
         for t in _TRADES.decode(data):
             out.append(
                 Trade(
                     venue=VENUE,
-                    symbol=canonical_symbol(VENUE, t.coin),
+                    symbol=self._symbol(t.coin),
                     ts_event=t.time * NS_PER_MS,
                     ts_recv=ts_recv,
                     side=Side.BUY if t.side == "B" else Side.SELL,

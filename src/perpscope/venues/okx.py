@@ -543,9 +543,14 @@ def to_base(contracts: float, contract_size: float) -> float:
 
 
 def _levels(rows: Sequence[BookLevel], contract_size: float) -> list[PriceLevel]:
-    return [
-        (px, check_quantity(to_base(sz, contract_size), "size", allow_zero=True)) for px, sz, _, _ in rows
-    ]
+    """Book levels in base coin. Sizes were range-checked while decoding; only the largest product needs
+    checking again (one comparison per message instead of one per level)."""
+    if contract_size == 1.0:
+        return [(px, sz) for px, sz, _, _ in rows]
+    out = [(px, round(sz * contract_size, 12)) for px, sz, _, _ in rows]
+    if out:
+        check_quantity(max(q for _, q in out), "size", allow_zero=True)
+    return out
 
 
 def _oi_base(oi: float, oi_ccy: str, contract_size: Callable[[], float]) -> float:
