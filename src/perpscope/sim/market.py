@@ -86,6 +86,8 @@ class Flows:
     absorber_long_qty: np.ndarray
     absorber_short_qty: np.ndarray
     oi_qty: np.ndarray
+    close_fraction: np.ndarray  # share of every position closed at the slot's start (proportional rule)
+    taker_buy_share: np.ndarray  # of the slot's opening and closing flow
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -301,6 +303,8 @@ class SimResult:
             absorber_long_qty=cat("absorber_long"),
             absorber_short_qty=cat("absorber_short"),
             oi_qty=cat("oi_qty"),
+            close_fraction=cat("close_fraction"),
+            taker_buy_share=cat("taker_buy_share"),
         )
 
     def realized(

@@ -95,6 +95,8 @@ class SimConfig:
     basis_mean_bps: float = 1.0  # mean premium of every venue's mark over the index (bp)
     basis_vol_bps: float = 2.0  # stationary std of the premium (bp)
     basis_half_life_s: float = 600.0
+    basis_slow_bps: float = 4.0  # stationary std of a slow premium regime (moves funding off its floor)
+    basis_slow_half_life_s: float = 12 * 3600.0
 
     # --- positions ---
     oi_usd: Mapping[str, float] = field(default_factory=dict)  # one-sided OI target over the run's venues

@@ -135,7 +135,7 @@ class PositionChunk:
         """(group indices, base coin) of the groups standing at the end of chunk bar ``at_bar``."""
 
         registered = np.where(self.open_bar < 0, True, self.open_bar <= at_bar)
-        alive = registered & (self.liq_bar > at_bar)
+        alive = registered & (self.liq_bar > at_bar) & (self.q0 > 0.0)  # a bar that opened nothing
         idx = np.flatnonzero(alive)
         side = self.side[idx]
         qty = self.q0[idx] * np.exp(self.survival(side, 2 * at_bar + 2) - self.survival(side, self.ref[idx]))

@@ -63,7 +63,8 @@ class SymbolState:
 
 @dataclass
 class BasisState:
-    basis: float  # log premium of the venue over the index at the last step
+    basis: float  # fast part of the log premium over its mean at the last step
+    slow: float  # slow regime part
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,19 +129,27 @@ def simulate_venue_price(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(venue price rounded to tick, premium over the index) per step; updates ``state``."""
 
-    phi = 0.5 ** ((config.step_ns / NS_PER_S) / config.basis_half_life_s)
-    sd = config.basis_vol_bps * 1e-4 * math.sqrt(max(1.0 - phi * phi, 0.0))
-    eps = rng_for(config, chunk, "basis", venue.value, symbol).standard_normal(log_index.shape[0]) * sd
+    rng = rng_for(config, chunk, "basis", venue.value, symbol)
+    n = log_index.shape[0]
+    step_s = config.step_ns / NS_PER_S
+    parts = []
+    for prev, std_bps, half_life in (
+        (state.basis, config.basis_vol_bps, config.basis_half_life_s),
+        (state.slow, config.basis_slow_bps, config.basis_slow_half_life_s),
+    ):
+        phi = 0.5 ** (step_s / half_life)
+        sd = std_bps * 1e-4 * math.sqrt(max(1.0 - phi * phi, 0.0))
+        parts.append(ar1(prev, phi, rng.standard_normal(n) * sd))
+    state.basis, state.slow = float(parts[0][-1]), float(parts[1][-1])
     mean = config.basis_mean_bps * 1e-4
-    dev = ar1(state.basis - mean, phi, eps)
-    state.basis = float(dev[-1] + mean)
+    dev = parts[0] + parts[1]
     index = np.exp(log_index)
     price = round_to_tick(index * np.exp(dev + mean), config.tick(symbol))
     return price, price / index - 1.0
 
 
 def initial_basis_state(config: SimConfig) -> BasisState:
-    return BasisState(basis=config.basis_mean_bps * 1e-4)
+    return BasisState(basis=0.0, slow=0.0)
 
 
 # --------------------------------------------------------------------------------------------- funding
@@ -209,27 +218,25 @@ def simulate_funding(
     carry = ids == state.interval_id
     run_sum = np.where(carry, run_sum + state.premium_sum, run_sum)
     run_count = np.where(carry, run_count + state.premium_count, run_count)
-    # settled rate of every interval that ends inside the chunk (at the first step of the next one)
+    # an interval settles at its end, i.e. after its last step: a bar closing at the boundary sees it
     rate_running = funding_rate(config, run_sum / run_count, hours)
-    last_of_interval = np.r_[ids[1:] != ids[:-1], False]
-    settled_step = np.full(premium.shape[0], np.nan)
-    settled_step[1:][last_of_interval[:-1]] = rate_running[:-1][last_of_interval[:-1]]
-    if ids[0] != state.interval_id and state.premium_count > 0:
-        # the previous chunk's interval ended exactly at the chunk boundary
-        settled_step[0] = float(funding_rate(config, state.premium_sum / state.premium_count, hours))
-    elif ids[0] != state.interval_id:
-        settled_step[0] = state.last_settled
-    filled = np.where(np.isnan(settled_step), np.nan, settled_step)
-    idx = np.where(~np.isnan(filled), np.arange(filled.shape[0]), -1)
+    next_ids = (step_ts + config.step_ns) // interval_ns
+    ends = next_ids != ids
+    idx = np.where(ends, np.arange(ids.shape[0]), -1)
     np.maximum.accumulate(idx, out=idx)
-    settled_at_step = np.where(idx >= 0, filled[np.maximum(idx, 0)], state.last_settled)
+    settled_at_step = np.where(idx >= 0, rate_running[np.maximum(idx, 0)], state.last_settled)
     close_steps = np.arange(1, n_bars + 1) * k - 1
-    predicted = rate_running[close_steps]
+    # right after a settlement the running estimate restarts from the current premium
+    predicted = np.where(
+        ends[close_steps],
+        funding_rate(config, premium[close_steps], hours),
+        rate_running[close_steps],
+    )
     settled = settled_at_step[close_steps]
-    next_ns = (ids[close_steps] + 1) * interval_ns
-    state.interval_id = int(ids[-1])
-    state.premium_sum = float(run_sum[-1])
-    state.premium_count = int(run_count[-1])
+    next_ns = (next_ids[close_steps] + 1) * interval_ns
+    state.interval_id = int(next_ids[-1])
+    state.premium_sum = 0.0 if ends[-1] else float(run_sum[-1])
+    state.premium_count = 0 if ends[-1] else int(run_count[-1])
     state.last_settled = float(settled_at_step[-1])
     return FundingChunk(
         predicted=predicted, settled=settled, next_funding_ns=next_ns.astype(np.int64), interval_hours=hours
