@@ -404,3 +404,16 @@ def test_engine_on_real_week(shared: Callable[[str], Path]) -> None:
     added = np.cumsum(res.long.added_usd)
     rhs = res.long.standing_usd + np.cumsum(res.long.consumed_usd) + np.cumsum(res.long.closed_usd)
     np.testing.assert_allclose(rhs, added, rtol=1e-9, atol=1e-6 * added.max())
+
+
+def test_output_is_json_ready_and_labelled() -> None:
+    import json
+
+    hm = compute_heatmap(random_walk_series(200, seed=12), EngineParams(max_columns=20), window="12h")
+    d = json.loads(json.dumps(hm.to_json_dict()))
+    assert d["estimated"] is True and d["symbol"] == "BTC" and d["venues"] == ["binance"]
+    assert len(d["time"]) == hm.n_time and len(d["price"]) == hm.n_price
+    assert len(d["long_usd"]) == hm.n_time and len(d["long_usd"][0]) == hm.n_price
+    assert d["params"]["leverage"] == [10.0, 25.0, 50.0, 100.0] and d["params"]["window_slots"] == 144
+    res = run_engine(random_walk_series(200, seed=12), EngineParams(), display=False)
+    assert res.heatmap is None and res.long.consumed_usd.shape == (200,)

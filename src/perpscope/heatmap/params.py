@@ -16,11 +16,11 @@ CloseRule = Literal["proportional", "none"]
 OiUnit = Literal["base", "usd"]
 BinScale = Literal["log", "linear"]
 
-# Default leverage mix (weights of new notional per leverage). Rationale (docs/heatmap.md): most open
-# interest sits at moderate leverage — venues that publish leverage statistics show the bulk of notional
-# at or below ~20×, while 50–100× positions are a small, short-lived share of notional — so weight falls
-# as leverage rises. 10/25/50/100× at 35/30/20/15 % is the mix the project's first-cut engine used; it is
-# deliberately a round, untuned prior (calibration may move it; it is never fitted to one week).
+# Default leverage mix (weights of new notional per leverage). Rationale (docs/heatmap.md): the higher the
+# leverage, the closer the liquidation price and the sooner such positions are liquidated or cut, so the
+# standing notional is dominated by moderate leverage and weight falls as leverage rises. 10/25/50/100× at
+# 35/30/20/15 % is the project's first-cut mix: a round, untuned prior (calibration may move it; it is never
+# fitted to one week).
 DEFAULT_LEVERAGE: tuple[float, ...] = (10.0, 25.0, 50.0, 100.0)
 DEFAULT_WEIGHTS: tuple[float, ...] = (0.35, 0.30, 0.20, 0.15)
 
