@@ -645,3 +645,19 @@ def test_rest_errors(okx_dir: Path) -> None:
         okx.parse_position_tiers(
             b'{"code":"0","data":[{"tier":"1","minSz":"0","maxSz":"10","mmr":"1.5"}]}', contract_size=1.0
         )
+
+
+def test_books_heartbeat_and_reset_pass_the_sequence_through(dec: okx.Decoder) -> None:
+    # seqId == prevSeqId: a heartbeat without changes; seqId < prevSeqId: OKX reset its sequence. The book
+    # (feed layer) decides what to do; the decoder passes both numbers through unchanged.
+    beat = (
+        '{"arg":{"channel":"books","instId":"BTC-USDT-SWAP"},"action":"update","data":[{"asks":[],"bids":[],'
+        '"ts":"1733961600300","checksum":0,"prevSeqId":123460,"seqId":123460}]}'
+    )
+    (d,) = dec.decode(beat, RECV)
+    assert isinstance(d, BookDelta)
+    assert (d.bids, d.asks, d.update_id, d.prev_update_id) == ([], [], 123460, 123460)
+    reset = beat.replace('"prevSeqId":123460,"seqId":123460', '"prevSeqId":123460,"seqId":17')
+    (r,) = dec.decode(reset, RECV)
+    assert isinstance(r, BookDelta) and (r.update_id, r.prev_update_id) == (17, 123460)
+    assert not dec.skipped
