@@ -8,6 +8,7 @@ from rich.console import Console
 
 from ..model import Venue
 from ..store import VIEW_NAMES, Store
+from ..store.derive import derive_all_bars
 from ..store.importers import SUPPORTED_TYPES, FileImport, ImportReport, import_bars_csv, import_binance_file
 from ..timeutil import NS_PER_S, format_ns, parse_duration_ns
 from ._common import add_data_dir, resolve_data_dir
@@ -21,6 +22,7 @@ examples:
   perpscope import binance-archive BTCUSDT-klines-5m-2024-06-01.zip BTCUSDT-metrics-2024-06-01.zip
   perpscope import binance-archive ~/dl/ETHUSDT-aggTrades-2024-06-*.zip
   perpscope import binance-archive data.csv --type fundingRate --symbol BTC
+  perpscope import binance-archive BTCUSDT-klines-5m-*.zip BTCUSDT-metrics-*.zip --bars
   perpscope import bars btcusdt-binance-5m-oi-2026-05-25_2026-05-31.csv --venue binance --symbol BTC
 """
 
@@ -52,6 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     b.add_argument("--symbol", help="override the symbol (BTC or BTCUSDT)")
     b.add_argument("--interval", help="override the kline interval (e.g. 5m)")
     b.add_argument("--force", action="store_true", help="import again even if already stored")
+    b.add_argument(
+        "--bars",
+        action="store_true",
+        help="then derive heatmap bars from the stored candles + open interest (+ funding) of these symbols",
+    )
     add_data_dir(b)
     b.set_defaults(func=run_binance)
 
@@ -108,7 +115,29 @@ def run_binance(args: argparse.Namespace) -> int:
         report.add(item)
         console.print(_line(item))
     _summary(console, report)
+    if args.bars:
+        _derive(console, store, report)
     return 0
+
+
+def _derive(console: Console, store: Store, report: ImportReport) -> None:
+    """Bars for each symbol touched, over the span of the files just stored (all history if none was)."""
+
+    for symbol in sorted({f.symbol for f in report.files}):
+        spans = [
+            (f.first_ts, f.last_ts) for f in report.files if f.symbol == symbol and f.first_ts is not None
+        ]
+        day = 86_400 * NS_PER_S  # whole UTC days: a sample just after midnight closes the bar before it
+        start = min(a for a, _ in spans) // day * day if spans else None
+        end = (max(b for _, b in spans if b is not None) // day + 1) * day if spans else None
+        done = derive_all_bars(store, venue=Venue.BINANCE, symbol=symbol, start_ns=start, end_ns=end)
+        if not done:
+            console.print(f"bars     {symbol}: no candles stored, nothing to derive")
+        for interval_s, n in done.items():
+            hint = "" if n else " (needs open interest: import the metrics files of the same days)"
+            console.print(
+                f"bars     {symbol} {interval_s}s: {n:,} bars derived from candles + open interest{hint}"
+            )
 
 
 def run_bars(args: argparse.Namespace) -> int:
