@@ -33,6 +33,7 @@ from perpscope.heatmap.calibrate import (
     load_bars,
     load_realized,
     score_series,
+    spearman,
 )
 from perpscope.heatmap.calibrate_model import CalibrationModel, consumed_per_bar, default_engine_params
 from perpscope.heatmap.params import EngineParams
@@ -139,6 +140,40 @@ def evaluate(
             "base_long_r2": round(rep.long.baseline.r2_log, 4),
             "base_short_r2": round(rep.short.baseline.r2_log, 4),
         }
+    return out
+
+
+def bootstrap_gain(
+    model: CalibrationModel, es: EvalSet, *, block: int, n_boot: int = 1000, seed: int = 0
+) -> dict[str, list[float]]:
+    """95 % moving-block bootstrap interval of Spearman(model) − Spearman(baseline) per side (blocks of
+    ``block`` consecutive bars keep the series' autocorrelation; same resample for both, so it is paired)."""
+
+    cl, cs = consumed_per_bar(es.bars, model)
+    rep = score_series(
+        bars=es.bars,
+        realized=es.realized,
+        consumed_long_usd=cl,
+        consumed_short_usd=cs,
+        from_ns=es.from_ns,
+        background=model.background,
+    )
+    rng = np.random.default_rng(seed)
+    n = rep.bars
+    starts = rng.integers(0, n - block + 1, size=(n_boot, -(-n // block)))
+    idx = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(n_boot, -1)[:, :n]
+    out: dict[str, list[float]] = {}
+    for side, m, b, r in (
+        ("long", rep.model_long_usd, rep.baseline_long_usd, rep.realized_long_usd),
+        ("short", rep.model_short_usd, rep.baseline_short_usd, rep.realized_short_usd),
+    ):
+        gains = np.array([spearman(m[ix], r[ix]) - spearman(b[ix], r[ix]) for ix in idx])
+        lo, hi = np.nanpercentile(gains, [2.5, 97.5])
+        out[side] = [
+            round(float(spearman(m, r) - spearman(b, r)), 4),
+            round(float(lo), 4),
+            round(float(hi), 4),
+        ]
     return out
 
 
@@ -285,6 +320,12 @@ def main() -> int:
         print(f"{name:70s} " + " ".join(f"{c:>32s}" for c in cells), flush=True)
     out: dict[str, object] = {"sets": {s.name: {"from_ns": s.from_ns, "bars_rows": s.bars.n} for s in sets}}
     out["table"] = table
+    gains = {
+        es.name: bootstrap_gain(CalibrationModel(), es, block=24 if es.name != "W" else 12) for es in sets
+    }
+    for name, g in gains.items():
+        print(f"default − baseline Spearman, 95 % block-bootstrap interval, {name}: {g}")
+    out["default_gain_ci"] = gains
     if not args.no_grid:
         grid = selection_grid(sets)
         top = max(float(r["objective"]) for r in grid)  # type: ignore[arg-type]

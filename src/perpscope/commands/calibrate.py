@@ -173,10 +173,11 @@ def _fmt(x: float) -> str:
 def print_report(report: CalibrationReport, *, bars_path: str, realized_path: str) -> None:
     console = Console()
     first, last = int(report.ts_ns[0]), int(report.ts_ns[-1])
-    table = Table(
-        title=f"calibration: {report.bars} bars of {report.bar_ns // NS_PER_MS // 60_000} min, "
+    console.print(
+        f"[bold]calibration[/]: {report.bars} bars of {report.bar_ns // NS_PER_MS // 60_000} min, "
         f"{format_ns(first)} → {format_ns(last)} UTC"
     )
+    table = Table()
     for col in ("side", "model", "Spearman", "R² log1p", "beats baseline"):
         table.add_column(col, justify="left" if col in ("side", "model") else "right")
     for name, side in (("long", report.long), ("short", report.short)):
