@@ -1,0 +1,77 @@
+"""``perpscope funding``: the funding scoreboard from stored funding and open interest."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ..analytics.funding import DAY_NS, funding_scoreboard
+from ..model import Kind
+from ..symbols import parse_symbols
+from ..timeutil import format_ns, parse_time_ns
+from ._market import add_common, latest_ts, open_store, pct, print_json, usd
+
+EPILOG = """\
+Per venue and symbol: current/predicted rate, last settled rate, interval, the rate per 8 h and as a
+simple APR, and its percentile against its own 30- and 90-day hourly history; then an "all" row with the
+OI-weighted cross-venue average. History comes from the store (collect or import funding first).
+
+examples:
+  perpscope funding
+  perpscope funding --symbols BTC,ETH --json
+  perpscope funding --at 2026-05-01T00:00Z
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "funding",
+        help="funding scoreboard: 8h/APR rates, OI-weighted average, 30/90-day percentiles",
+        description="Funding scoreboard from the store.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--symbols", default=None, help="comma-separated canonical symbols (default: the six)")
+    p.add_argument(
+        "--at", default=None, metavar="TS", help="evaluate as of this time (default: latest stored)"
+    )
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    symbols = parse_symbols(args.symbols)
+    now = parse_time_ns(args.at) if args.at else latest_ts(store, Kind.FUNDING, symbols)
+    if now is None:
+        print("no funding stored for " + ", ".join(symbols) + " (collect or import some first)")
+        return 1
+    start = now - 91 * DAY_NS
+    funding = store.read(Kind.FUNDING, symbol=symbols, start_ns=start, end_ns=now + 1)
+    oi = store.read(Kind.OPEN_INTEREST, symbol=symbols, start_ns=now - DAY_NS, end_ns=now + 1)
+    rows = funding_scoreboard(funding, oi, now_ns=now)
+    if args.json:
+        print_json([r.to_dict() for r in rows])
+        return 0
+    t = Table(box=box.SIMPLE_HEAVY, show_edge=False, title=f"funding as of {format_ns(now)} UTC")
+    for name in ("symbol", "venue", "rate", "settled", "interval", "8h", "APR", "p30d", "p90d", "OI"):
+        t.add_column(name, justify="left" if name in ("symbol", "venue") else "right")
+    for r in rows:
+        settled = "–" if r.settled_rate is None else f"{100 * r.settled_rate:.4f}%"
+        t.add_row(
+            r.symbol,
+            r.venue,
+            f"{100 * r.rate:.4f}%",
+            settled,
+            f"{r.interval_hours:g}h",
+            f"{100 * r.rate_8h:.4f}%",
+            pct(100 * r.apr, digits=2),
+            pct(r.pct_30d, digits=0, sign=False).rstrip("%"),
+            pct(r.pct_90d, digits=0, sign=False).rstrip("%"),
+            usd(r.oi_usd),
+        )
+    Console(soft_wrap=True).print(t)
+    return 0
