@@ -91,7 +91,8 @@ def make_history(
     o, h, lo, c = (np.round(np.round(a / tick) * tick, dec) for a in (o, h, lo, c))
     v = rng.lognormal(math.log(5e5 / price_now), 0.8, n)
     n_oi = max(1, n // 5)
-    oi_t = end - FIVE_MIN_MS * np.arange(n_oi, 0, -1, dtype=np.int64)
+    oi_end = start_ms // FIVE_MIN_MS * FIVE_MIN_MS
+    oi_t = oi_end - FIVE_MIN_MS * np.arange(n_oi, 0, -1, dtype=np.int64)
     oi = oi_base_now * np.exp(-np.concatenate((np.cumsum(rng.normal(0, 0.002, n_oi)[::-1])[::-1][1:], [0.0])))
     period = int(interval_hours * 3600 * 1000)
     f_end = end // period * period
