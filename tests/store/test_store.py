@@ -324,3 +324,30 @@ def test_files_from_an_older_schema_still_read(store: Store, make_trades) -> Non
     got = store.events("trades")
     assert sorted(e.trade_id for e in got) == ["", "", "0", "1", "2"]
     assert store.read("trades", columns=["trade_id"]).column("trade_id").null_count == 2
+
+
+def test_a_failed_flush_keeps_what_was_not_written_and_never_duplicates(
+    store: Store, make_trades, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perpscope.store import layout
+
+    events = make_trades(10, symbol="ETH") + make_trades(10, symbol="SOL") + make_trades(10, symbol="XRP")
+    real = layout.write_parquet_atomic
+    calls = {"n": 0}
+
+    def flaky(final: Path, table: pa.Table, **kw: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real(final, table, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(layout, "write_parquet_atomic", flaky)
+    w = store.writer(background=False)
+    w.extend(events)
+    with pytest.raises(OSError, match="No space"):
+        w.flush()
+    assert store.read("trades").num_rows == 10 and w.buffered == 20
+    w.close()
+    got = store.read("trades")
+    assert got.num_rows == 30
+    assert sorted(got.column("symbol").to_pylist()) == ["ETH"] * 10 + ["SOL"] * 10 + ["XRP"] * 10

@@ -10,10 +10,8 @@ field is added (older files then read the new column as null).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import msgspec
@@ -277,19 +275,7 @@ def table_to_events(kind: Kind, table: pa.Table) -> list[Event]:
     return msgspec.convert(rows, list[cls])  # type: ignore[valid-type]
 
 
-def enum_value(value: Enum | str) -> str:
-    return str(value.value) if isinstance(value, Enum) else str(value)
-
-
-def is_finite(x: float) -> bool:
-    return math.isfinite(x)
-
-
 def schema_doc(kind: Kind) -> list[tuple[str, str, bool]]:
     """``(column, type, nullable)`` for docs and ``perpscope store schema``."""
 
     return [(c.name, str(c.type), c.nullable) for c in COLUMNS[kind]]
-
-
-def columns_by_name(kind: Kind) -> Mapping[str, Column]:
-    return {c.name: c for c in COLUMNS[kind]}

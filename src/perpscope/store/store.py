@@ -51,12 +51,11 @@ _READ_RETRIES = 8  # a compaction may delete a file between our listing and our 
 _ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}
 
 
-def _as_set(value: str | Venue | Sequence[str | Venue] | None, *, upper: bool = False) -> set[str] | None:
+def _as_set(value: str | Venue | Sequence[str | Venue] | None) -> set[str] | None:
     if value is None:
         return None
     items = [value] if isinstance(value, str) else list(value)
-    out = {str(v.value if isinstance(v, Venue) else v) for v in items}
-    return {s.upper() if upper and not s.startswith("k") else s for s in out}
+    return {str(v.value if isinstance(v, Venue) else v) for v in items}
 
 
 def partition_table(kind: Kind, table: pa.Table) -> list[tuple[Partition, pa.Table]]:

@@ -48,6 +48,14 @@ class Rejected:
         return self.total > 0
 
 
+def _partition_key(event: Event) -> tuple[str, str, int]:
+    return (
+        str(event.venue.value if hasattr(event.venue, "value") else event.venue),
+        event.symbol,
+        event.ts_event // layout.NS_PER_DAY,
+    )
+
+
 class StoreWriter:
     """``with store.writer() as w: w.append(event)``. Holds the store's writer lock until ``close()``.
 
@@ -174,20 +182,29 @@ class StoreWriter:
             if not batch:
                 return 0
             done: list[tuple[Kind, int]] = []
+            written: set[tuple[str, str, int]] = set()
+            kind: Kind | None = None
             try:
                 for kind in list(batch):
                     table, bad = split_good_events(kind, batch[kind])
+                    bad_ids = {id(e) for e, _ in bad}
                     for event, reason in bad:
                         self.rejected.add(event, reason)
+                    batch[kind] = [e for e in batch[kind] if id(e) not in bad_ids]
                     name = layout.unique_name("part") + layout.PARQUET
+                    written = set()
                     for part, piece in partition_table(kind, table):
                         layout.write_parquet_atomic(part.path(self.store.root) / name, piece)
+                        written.add((part.venue, part.symbol, part.day))
                         self.files_written += 1
                     del batch[kind]
                     done.append((kind, table.num_rows))
                     self.rows_written += table.num_rows
             except BaseException:
-                self._requeue(batch)  # what was not written stays buffered for the next try
+                # what was not written stays buffered for the next try (partitions already written are not)
+                if kind is not None and kind in batch:
+                    batch[kind] = [e for e in batch[kind] if _partition_key(e) not in written]
+                self._requeue(batch)
                 raise
             self.flushes += 1
         callback = self.on_flush
