@@ -141,6 +141,8 @@ def test_align_5m_slots_into_30m_bars() -> None:
     )
     with pytest.raises(ValueError, match="multiple"):
         align_slots(slot_ts, MIN5, bar_ts, bar_ns=7 * 60_000_000_000)
+    with pytest.raises(ValueError, match="grid"):
+        align_slots(slot_ts, MIN5, bar_ts + 60_000_000_000, bar_ns=MIN30)
 
 
 def _bars(
@@ -297,9 +299,16 @@ def test_load_hourly_file_as_bars_and_realized(tmp_path: Path) -> None:
             "timestamp,open,high,low,close,oi_usd\n0,1,1,1,1,5\n0,1,1,1,1,5\n",
             r":3: timestamps must be strictly",
         ),
-        ("timestamp,open,high,low,close,oi_usd\n0,1,1,1,1,5\n60000,1,0.5,1,1,5\n", r":3: inconsistent bar"),
-        ("timestamp,open,high,low,close,oi_usd\n0,1,1,1,1,5\n60000,1,1,1,1,\n", r":3: empty value"),
+        (
+            "timestamp,open,high,low,close,oi_usd\n0,1,1,1,1,5\n60000,1,1,0,1,5\n",
+            r":3: low must be finite and > 0",
+        ),
+        (
+            "timestamp,open,high,low,close,oi_usd\n0,1,1,1,1,5\n60000,,1,1,1,5\n",
+            r":3: empty value in column 'open'",
+        ),
         ("timestamp,open,high,low,close,oi_usd\n0,1,1,1,1,-5\n", r":2: oi_usd must be finite"),
+        ("timestamp,open,high,low,close,oi_usd\n0,1,1,1,1,\n60000,1,1,1,1,\n", r"'oi_usd' has no value"),
     ],
 )
 def test_bad_bars_name_file_and_line(tmp_path: Path, text: str, match: str) -> None:
@@ -307,6 +316,21 @@ def test_bad_bars_name_file_and_line(tmp_path: Path, text: str, match: str) -> N
     f.write_text(text)
     with pytest.raises(InputFileError, match=match):
         load_bars(f)
+
+
+def test_repairs_are_carried_forward_and_noted(tmp_path: Path) -> None:
+    f = tmp_path / "gappy.csv"
+    f.write_text(
+        "timestamp,open,high,low,close,oi_usd,funding_rate\n"
+        "0,100,101,99,100,,0.0001\n"  # OI missing at the start: back-filled from the first value
+        "60000,100,100.5,99,101,1000,\n"  # high below close: widened to 101
+        "120000,101,102,100,101,,0.0002\n"
+    )
+    b = load_bars(f)
+    np.testing.assert_allclose(b.oi_open_usd, [1000, 1000, 1000])
+    np.testing.assert_allclose(b.funding_rate, [1e-4, 1e-4, 2e-4])
+    np.testing.assert_allclose(b.high, [101, 101, 102])
+    assert len(b.notes) == 3 and any("widened" in n for n in b.notes)
 
 
 def test_unknown_columns_and_bad_realized(tmp_path: Path) -> None:

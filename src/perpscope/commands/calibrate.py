@@ -202,5 +202,6 @@ def print_report(report: CalibrationReport, *, bars_path: str, realized_path: st
             if report.skipped_uncovered
             else ""
         )
+        + "".join(f"\nnote: {n}" for n in report.notes)
         + "\nSpearman = rank correlation per bar; R² = squared Pearson of log1p(model) vs log1p(realized)."
     )

@@ -93,6 +93,7 @@ class CalibrationReport:
     baseline_short_usd: np.ndarray
     skipped_uncovered: int = 0  # realized bars not scored because some of their slots are missing
     params: dict[str, object] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what loading the bars repaired
 
     def to_json_dict(self) -> dict[str, object]:
         return {
@@ -102,6 +103,7 @@ class CalibrationReport:
             "bar_ms": self.bar_ns // NS_PER_MS,
             "from_ms": None if self.from_ns is None else self.from_ns // NS_PER_MS,
             "skipped_uncovered": self.skipped_uncovered,
+            "notes": list(self.notes),
             "params": self.params,
         }
 
@@ -161,6 +163,7 @@ def score_series(
         baseline_short_usd=bs,
         skipped_uncovered=int(np.count_nonzero(~align.covered & in_range)),
         params=dict(params or {}),
+        notes=bars.notes,
     )
 
 

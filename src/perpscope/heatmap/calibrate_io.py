@@ -59,6 +59,7 @@ class CalibrationBars:
     cvd_btc: np.ndarray | None = None  # cumulative taker buy − sell (base coin) at the bar's close
     format: BarsFormat = "generic"
     source: str = ""
+    notes: tuple[str, ...] = ()  # repairs made while loading (carried-forward OI, widened bars)
 
     @property
     def n(self) -> int:
@@ -123,16 +124,36 @@ def _read_csv(path: Path) -> pa.Table:
         raise InputFileError(str(path), None, f"cannot read as CSV: {exc}") from None
 
 
-def _column(table: pa.Table, name: str, path: Path, *, dtype: type = np.float64) -> np.ndarray:
+def _column(
+    table: pa.Table, name: str, path: Path, *, dtype: type = np.float64, allow_empty: bool = False
+) -> np.ndarray:
+    """A numeric column; empty cells are an error, or NaN with ``allow_empty``."""
+
     col = table.column(name)
-    try:
-        arr = col.to_numpy(zero_copy_only=False).astype(dtype)
-    except (TypeError, ValueError, pa.ArrowInvalid) as exc:
-        raise InputFileError(str(path), None, f"column {name!r} is not numeric: {exc}") from None
-    if col.null_count:
+    if col.null_count and not allow_empty:
         first = int(np.flatnonzero(~col.is_valid().to_numpy(zero_copy_only=False))[0])
         raise InputFileError(str(path), first + 2, f"empty value in column {name!r}")
-    return arr
+    if col.null_count == len(col):
+        return np.full(len(col), np.nan)
+    try:
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64).astype(dtype)
+    except (TypeError, ValueError, pa.ArrowInvalid) as exc:
+        raise InputFileError(str(path), None, f"column {name!r} is not numeric: {exc}") from None
+
+
+def _carry_forward(arr: np.ndarray, path: Path, name: str, notes: list[str]) -> np.ndarray:
+    """Fill empty cells with the previous value (the first ones with the first value): OI and funding are
+    levels that persist, and a recorder's missed poll should not void a week."""
+
+    ok = np.isfinite(arr)
+    if ok.all():
+        return arr
+    if not ok.any():
+        raise InputFileError(str(path), None, f"column {name!r} has no value")
+    idx = np.maximum.accumulate(np.where(ok, np.arange(arr.shape[0]), -1))
+    idx = np.where(idx < 0, int(np.argmax(ok)), idx)
+    notes.append(f"{name}: {int(np.count_nonzero(~ok))} empty values carried forward")
+    return arr[idx]
 
 
 def _timestamps(table: pa.Table, path: Path) -> np.ndarray:
@@ -168,12 +189,22 @@ def detect_format(columns: list[str] | tuple[str, ...]) -> BarsFormat:
     )
 
 
-def _check_ohlc(path: Path, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> None:
-    _check_finite(path, open=o, high=h, low=lo, close=c)
-    bad = (lo <= 0.0) | (h < np.maximum(o, c)) | (lo > np.minimum(o, c))
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise InputFileError(str(path), i + 2, f"inconsistent bar o={o[i]} h={h[i]} l={lo[i]} c={c[i]}")
+def _check_ohlc(
+    path: Path, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prices must be finite and positive; a high/low that does not contain open and close (a feed mixing
+    sources) is widened to do so and counted in ``notes``. Returns the (repaired) high and low."""
+
+    for name, arr in (("open", o), ("high", h), ("low", lo), ("close", c)):
+        bad = ~np.isfinite(arr) | (arr <= 0.0)
+        if np.any(bad):
+            raise InputFileError(str(path), int(np.flatnonzero(bad)[0]) + 2, f"{name} must be finite and > 0")
+    hi = np.maximum(h, np.maximum(o, c))
+    low = np.minimum(lo, np.minimum(o, c))
+    widened = int(np.count_nonzero((hi != h) | (low != lo)))
+    if widened:
+        notes.append(f"{widened} bars had a high/low not containing open/close: widened")
+    return hi, low
 
 
 def load_bars(path: str | Path) -> CalibrationBars:
@@ -184,20 +215,25 @@ def load_bars(path: str | Path) -> CalibrationBars:
     table = _read_csv(path)
     fmt = detect_format(table.column_names)
     ts = _timestamps(table, path)
+    notes: list[str] = []
+
+    def level(name: str) -> np.ndarray:
+        return _carry_forward(_column(table, name, path, allow_empty=True), path, name, notes)
+
     if fmt == "hourly":
         o, h, lo, c = (_column(table, f"spot_{k}", path) for k in ("open", "high", "low", "close"))
-        oi_open = _column(table, "oi_open_usd", path)
-        oi_close = _column(table, "oi_close_usd", path)
-        funding = _column(table, "funding_rate_pct", path) / 100.0
+        oi_open = level("oi_open_usd")
+        oi_close = level("oi_close_usd")
+        funding: np.ndarray | None = level("funding_rate_pct") / 100.0
         cvd = None
     else:
         o, h, lo, c = (_column(table, k, path) for k in ("open", "high", "low", "close"))
-        oi_open = _column(table, "oi_usd", path)
+        oi_open = level("oi_usd")
         oi_close = np.append(oi_open[1:], oi_open[-1:]) if oi_open.size else oi_open
         names = set(table.column_names)
-        funding = _column(table, "funding_rate", path) if "funding_rate" in names else None
-        cvd = _column(table, "cvd_btc", path) if "cvd_btc" in names else None
-    _check_ohlc(path, o, h, lo, c)
+        funding = level("funding_rate") if "funding_rate" in names else None
+        cvd = level("cvd_btc") if "cvd_btc" in names else None
+    h, lo = _check_ohlc(path, o, h, lo, c, notes)
     _check_finite(path, oi_usd=oi_open, oi_close_usd=oi_close)
     return CalibrationBars(
         ts_ns=ts,
@@ -211,6 +247,7 @@ def load_bars(path: str | Path) -> CalibrationBars:
         cvd_btc=cvd,
         format=fmt,
         source=str(path),
+        notes=tuple(notes),
     )
 
 

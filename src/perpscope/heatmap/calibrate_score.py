@@ -113,6 +113,11 @@ def align_slots(slot_ts_ns: np.ndarray, slot_ns: int, bar_ts_ns: np.ndarray, *, 
         )
     slot_ts_ns = np.asarray(slot_ts_ns, dtype=np.int64)
     bar_ts_ns = np.asarray(bar_ts_ns, dtype=np.int64)
+    if slot_ts_ns.size and np.any((bar_ts_ns - slot_ts_ns[0]) % slot_ns):
+        raise ValueError(
+            f"realized bar opens are not on the bars' {slot_ns // NS_PER_MS // 1000} s grid: they must start "
+            "where a bar starts"
+        )
     idx = np.searchsorted(bar_ts_ns, slot_ts_ns, side="right") - 1
     inside = idx >= 0
     inside[inside] &= slot_ts_ns[inside] < bar_ts_ns[idx[inside]] + bar_ns
