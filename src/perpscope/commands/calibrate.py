@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "calibrate",
         help="score the estimated heatmap's consumed liquidity against realized liquidations and a baseline",
-        description=__doc__,
+        description="Score the estimated heatmap's consumed liquidity against realized liquidations, next to "
+        "the naive baseline (OI × adverse range), per side: Spearman and R² of log1p values.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,7 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g = p.add_argument_group("engine assumptions (EngineParams)")
     g.add_argument("--leverage", default=None, help=f"leverage mix LEV:WEIGHT,... (default {default_mix})")
     g.add_argument(
-        "--attribution", choices=("both", "aggressor"), default=None, help="long/short split of new OI"
+        "--attribution",
+        choices=("both", "aggressor"),
+        default=None,
+        help="long/short split of new OI (aggressor needs taker volume; without it, equals both)",
     )
     g.add_argument(
         "--entry", choices=("typical", "vwap", "close"), default=None, help="entry price of new OI"
