@@ -91,7 +91,7 @@ def test_thin_book_under_a_long_cluster_with_crowded_longs_and_selling_is_fragil
     assert row.reading.startswith(
         "long cluster 4.0% below, positive funding (p92 of 90d), CVD falling, thin bids"
     )
-    assert "if price reached 95–96, forced selling would meet little to stop it" in row.reading
+    assert "if price reached 95–96, forced selling would meet little resting bid to stop it" in row.reading
     d = row.to_dict()
     assert d["verdict"] == "fragile" and d["side"] == "long" and d["persistence"] == 10
 
@@ -138,7 +138,9 @@ def test_partial_path_and_missing_inputs() -> None:
     assert row.path == "partial" and row.verdict == "mixed"
     bare = confluence_row(long_band(), books=None, now_ns=NOW)
     assert bare.path == "unknown" and bare.cvd_direction == "unknown" and bare.funding_8h is None
-    assert bare.reading.startswith("long cluster 4.0% below: mixed: if price reached 95–96")
+    want = "long cluster 4.0% below: mixed: if price reached 95–96, the signals are mixed and the book is "
+    want += "unknown"
+    assert bare.reading == want
     assert np.isnan(bare.between_usd) and bare.to_dict()["between_usd"] is None
 
 

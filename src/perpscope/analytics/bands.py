@@ -146,7 +146,7 @@ def find_bands(heatmap: Heatmap, *, column: int = -1, params: BandParams = DEFAU
             if pers < params.min_persistence:
                 continue
             k = lo + int(np.argmax(values[lo : hi + 1]))
-            near = edges[hi + 1] if side is PositionSide.LONG else edges[lo]
+            near = float(edges[hi + 1] if side is PositionSide.LONG else edges[lo])
             found.append(
                 Band(
                     side=side,

@@ -324,12 +324,30 @@ def _reading(
     forced = "forced selling" if is_long else "forced buying"
     zone = f"{band.price_low:,.6g}–{band.price_high:,.6g}"
     cond = f"if price reached {zone}"
+    money = f" ({_money(resting)})" if resting is not None else ""
     if verdict == "fragile":
-        tail = f"fragile: {cond}, {forced} would meet little to stop it and could extend"
-    elif verdict == "cushioned" and path == "absorb" and resting is not None:
-        tail = f"cushioned: {cond}, resting {book_side} ({_money(resting)}) could absorb the {forced}"
+        how = {
+            "air": f"{forced} would meet little resting {book_side[:-1]} to stop it and could extend",
+            "partial": f"{forced} would add to pressure already building and could run past some {book_side}",
+            "absorb": f"{forced} would add to pressure already building, against thick {book_side}",
+            "unknown": f"{forced} would add to pressure already building and could extend (book unknown)",
+        }[path]
+        tail = f"fragile: {cond}, {how}"
     elif verdict == "cushioned":
-        tail = f"cushioned: flow points away from it; {cond}, the {forced} would meet some {book_side}"
+        how = {
+            "absorb": f"resting {book_side}{money} could absorb the {forced}",
+            "partial": f"the {forced} would meet some {book_side}{money}",
+            "air": f"the {forced} would meet thin {book_side}",
+            "unknown": f"how the book would take the {forced} is unknown",
+        }[path]
+        lead = "" if path == "absorb" else "flow points away from it; "
+        tail = f"cushioned: {lead}{cond}, {how}"
     else:
-        tail = f"mixed: {cond}, the {forced} would meet partial resistance"
+        how = {
+            "air": f"the {forced} would meet thin {book_side}, though flow and funding do not add to it",
+            "partial": f"the {forced} would meet partial resistance",
+            "absorb": f"the {forced} would meet thick {book_side}{money}, though flow or funding lean to it",
+            "unknown": "the signals are mixed and the book is unknown",
+        }[path]
+        tail = f"mixed: {cond}, {how}"
     return ", ".join(parts) + ": " + tail

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from ..errors import StoreError
 from ..model import BookDelta, BookSnapshot, Kind, Venue
@@ -16,7 +17,6 @@ from ..store import VIEW_NAMES, Store
 from ..timeutil import NS_PER_S, format_ns, now_ns, parse_duration_ns, parse_time_ns
 from ._common import add_data_dir, resolve_data_dir
 
-BOOK_LOOKBACK_NS = 24 * 3600 * NS_PER_S  # a book is rebuilt from its latest snapshot in this window
 DELTA_LEAD_NS = 60 * NS_PER_S  # deltas received before the snapshot that may bridge it (Binance)
 
 
@@ -90,27 +90,42 @@ def resolve_window(
 def books_at(store: Store, symbol: str, at_ns: int) -> dict[str, Any]:
     """Per venue, the local book as of ``at_ns`` rebuilt from the latest stored snapshot before it and the
     deltas after it (``feed.book.LocalBook``, the venue's own sync rules). Venues whose book cannot be
-    synced are left out with a note on stderr."""
+    synced are left out with a note on stderr. Cost grows with the time since that snapshot."""
 
     from ..feed.book import LocalBook
 
-    snaps = store.events(Kind.BOOK_SNAPSHOT, symbol=symbol, start_ns=at_ns - BOOK_LOOKBACK_NS, end_ns=at_ns)
-    latest: dict[Venue, BookSnapshot] = {}
-    for s in snaps:
-        if isinstance(s, BookSnapshot):
-            latest[s.venue] = s
+    try:
+        latest = store.query(
+            f"SELECT venue, max(ts_event) AS t FROM {VIEW_NAMES[Kind.BOOK_SNAPSHOT]} "
+            "WHERE symbol = ? AND ts_event < ? GROUP BY venue",
+            [symbol, at_ns],
+        ).to_pylist()
+    except StoreError:
+        return {}  # no snapshot stored at all
     books: dict[str, Any] = {}
-    for venue, snap in latest.items():
-        deltas = store.events(
-            Kind.BOOK_DELTA, venue=venue, symbol=symbol, start_ns=snap.ts_event - DELTA_LEAD_NS, end_ns=at_ns
-        )
+    for row in sorted(latest, key=lambda r: str(r["venue"])):
+        venue = Venue(row["venue"])
+        t = int(row["t"])
+        snap = [
+            s for s in store.events(Kind.BOOK_SNAPSHOT, venue=venue, symbol=symbol, start_ns=t, end_ns=t + 1)
+        ]
+        if not snap or not isinstance(snap[-1], BookSnapshot):
+            continue
+        last = snap[-1]
+        deltas = [
+            d
+            for d in store.events(
+                Kind.BOOK_DELTA, venue=venue, symbol=symbol, start_ns=t - DELTA_LEAD_NS, end_ns=at_ns
+            )
+            if isinstance(d, BookDelta)
+        ]
         book = LocalBook(venue, symbol)
-        before = [d for d in deltas if isinstance(d, BookDelta) and d.ts_recv < snap.ts_recv]
-        after = [d for d in deltas if isinstance(d, BookDelta) and d.ts_recv >= snap.ts_recv]
-        for d in before:
+        # receive order is the order the collector applied them in; deltas received before the snapshot
+        # are buffered by the book (Binance bridges them with U <= lastUpdateId <= u)
+        for d in sorted((d for d in deltas if d.ts_recv < last.ts_recv), key=lambda d: d.ts_recv):
             book.apply(d)
-        book.apply(snap)
-        for d in sorted(after, key=lambda d: d.ts_recv):
+        book.apply(last)
+        for d in sorted((d for d in deltas if d.ts_recv >= last.ts_recv), key=lambda d: d.ts_recv):
             book.apply(d)
         if book.synced:
             books[venue.value] = book
@@ -122,7 +137,18 @@ def books_at(store: Store, symbol: str, at_ns: int) -> dict[str, Any]:
     return books
 
 
+def console() -> Any:
+    """A rich console; when output is not a terminal, wide enough that tables do not fold."""
+
+    from rich.console import Console
+
+    con = Console(soft_wrap=True)
+    return con if con.is_terminal else Console(soft_wrap=True, width=200)
+
+
 def _clean(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -139,10 +165,11 @@ def print_json(obj: Any) -> None:
 def usd(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "–"
+    sign = "-" if x < 0 else ""
     for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
-            return f"${x / div:,.2f}{unit}"
-    return f"${x:,.0f}"
+            return f"{sign}${abs(x) / div:,.2f}{unit}"
+    return f"{sign}${abs(x):,.0f}"
 
 
 def pct(x: float | None, *, digits: int = 1, sign: bool = True) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from ..analytics.depth import depth_profile
 from ..model import Kind
 from ..symbols import parse_symbols
 from ..timeutil import format_ns, parse_time_ns
-from ._market import add_common, books_at, latest_ts, open_store, print_json, usd
+from ._market import add_common, books_at, console, latest_ts, open_store, print_json, usd
 
 EPILOG = """\
 Books are rebuilt as of --at (default: the latest stored book event) from stored snapshots and deltas,
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             usd(r["ask_usd"]) if r["ask_usd"] else "",
             *(f"{r[f'{v}_base']:,.4g}" if r[f"{v}_base"] else "" for v in prof.venues),
         )
-    con = Console(soft_wrap=True)
+    con = console()
     con.print(t)
     bids, asks = usd(float(prof.total_bid_usd.sum())), usd(float(prof.total_ask_usd.sum()))
     con.print(f"total within range: bids {bids}, asks {asks}")

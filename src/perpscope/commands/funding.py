@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from ..analytics.funding import DAY_NS, funding_scoreboard
 from ..model import Kind
 from ..symbols import parse_symbols
 from ..timeutil import format_ns, parse_time_ns
-from ._market import add_common, latest_ts, open_store, pct, print_json, usd
+from ._market import add_common, console, latest_ts, open_store, pct, print_json, usd
 
 EPILOG = """\
 Per venue and symbol: current/predicted rate, last settled rate, interval, the rate per 8 h and as a
@@ -73,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
             pct(r.pct_90d, digits=0, sign=False).rstrip("%"),
             usd(r.oi_usd),
         )
-    Console(soft_wrap=True).print(t)
+    console().print(t)
     return 0

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from ..analytics.open_interest import DEFAULT_HORIZONS, oi_summary
 from ..model import Kind
 from ..symbols import parse_symbols
 from ..timeutil import NS_PER_S, format_ns, parse_duration_ns, parse_time_ns
-from ._market import add_common, latest_ts, open_store, pct, print_json, usd
+from ._market import add_common, console, latest_ts, open_store, pct, print_json, usd
 
 EPILOG = """\
 Open interest is one side of the book in USD. Venues are aligned as of the same time (a value older than
@@ -63,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         changes = [f"{usd(r.change_usd[h])} ({pct(r.change_pct[h], digits=2)})" for h in horizons]
         t.add_row(r.symbol, r.venue, usd(r.oi_usd), pct(100 * r.share, sign=False), *changes)
-    Console(soft_wrap=True).print(t)
+    console().print(t)
     return 0

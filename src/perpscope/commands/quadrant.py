@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from ..analytics.orderflow import DEFAULT_OBI_PCT, QUADRANT_MEANING, quadrant_rows
@@ -15,6 +14,7 @@ from ._market import (
     add_common,
     add_window,
     books_at,
+    console,
     open_store,
     print_json,
     resolve_window,
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         ratio = f"{r.cvd_base / r.volume_base:+.1%}" if r.volume_base > 0 else "–"
         obi = f"{r.obi:+.3f}" if r.obi == r.obi else "–"
         t.add_row(r.symbol, r.venue, f"{r.cvd_base:+,.4g}", usd(r.cvd_usd), ratio, obi, r.quadrant.value)
-    con = Console(soft_wrap=True)
+    con = console()
     con.print(t)
     for q in sorted({r.quadrant for r in rows}):
         con.print(f"[dim]{q.value}: {QUADRANT_MEANING[q]}[/dim]")
