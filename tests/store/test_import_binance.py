@@ -93,8 +93,16 @@ def test_klines_become_candles(store: Store, tmp_path: Path, as_zip: bool, heade
 
 
 @pytest.mark.parametrize("as_zip", [False, True])
-def test_metrics_become_one_sided_open_interest(store: Store, tmp_path: Path, as_zip: bool) -> None:
-    f = write(tmp_path / "BTCUSDT-metrics-2024-06-01.csv", METRICS_HEADER, METRICS, as_zip=as_zip)
+@pytest.mark.parametrize("header", [True, False])
+def test_metrics_become_one_sided_open_interest(
+    store: Store, tmp_path: Path, as_zip: bool, header: bool
+) -> None:
+    f = write(
+        tmp_path / "BTCUSDT-metrics-2024-06-01.csv",
+        METRICS_HEADER if header else None,
+        METRICS,
+        as_zip=as_zip,
+    )
     assert import_binance_file(store, f).rows == 2
     oi = store.events("open_interest")
     t = 1717200300 * 10**9  # 2024-06-01 00:05:00 UTC

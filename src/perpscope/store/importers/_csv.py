@@ -132,11 +132,18 @@ class _ZipMember(io.RawIOBase):
             super().close()
 
 
-def has_header(first_line: bytes) -> bool:
-    """A first row whose first field is not a number is a header."""
+_DATE_START = re.compile(rb"^\s*\d{4}-\d{2}-\d{2}")
 
+
+def has_header(first_line: bytes, known: Sequence[str] = ()) -> bool:
+    """Is the first row a header? Yes if it names a known column; no if its first field is a number or a
+    date (metrics rows start with ``2024-06-01 00:05:00``); else yes."""
+
+    names = set(parse_header(first_line))
+    if names & {k.lower() for k in known}:
+        return True
     first = first_line.split(b",", 1)[0].strip().strip(b'"')
-    return bool(first) and not _NUMBER.match(first)
+    return bool(first) and not _NUMBER.match(first) and not _DATE_START.match(first)
 
 
 def parse_header(first_line: bytes) -> list[str]:
@@ -163,7 +170,7 @@ class CsvTable:
         first = source.first_line()
         if not first:
             raise InputFileError(source.display, 1, "empty file")
-        self.header = has_header(first) if header is None else header
+        self.header = has_header(first, [*columns, *(positional or ())]) if header is None else header
         if self.header:
             names = parse_header(first)
             dupes = sorted({n for n in names if names.count(n) > 1})
