@@ -63,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
         col["quantity"],
         col["side"],
         bar_ns=bar_ns,
-        tick=args.tick,
-        start_ns=None if start is None else start // bar_ns * bar_ns,
+        tick=args.tick,  # bars start at the first trade's bar (multiples of bar_ns), not at an empty window
     )
     if args.json:
         bars = []
