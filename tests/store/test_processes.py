@@ -78,7 +78,7 @@ def test_kill_9_loses_at_most_the_last_interval(tmp_path: Path, round_: int) -> 
     assert sorted(int(i) for i in ids) == list(range(len(ids)))  # a prefix of what was appended, no holes
     # at most the last flush interval (plus scheduling slack) is missing
     last = max(table.column("ts_recv").to_pylist())
-    assert killed_at - last < (interval + 1.0) * 1e9
+    assert killed_at - last < (interval + 2.0) * 1e9  # slack for a loaded CI machine
     # the lock died with the writer; leftovers are cleaned by the next compaction
     store.writer().close()
     report = store.compact()
