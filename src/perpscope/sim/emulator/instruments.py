@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 from ...model import Venue
 from ...symbols import venue_symbol
@@ -56,39 +57,50 @@ class EmuInstrument:
     max_leverage: float = 50.0
     funding_interval_hours: float = 8.0
 
-    @property
+    @cached_property
+    def tick_decimals(self) -> int:
+        return _decimals(self.tick)
+
+    @cached_property
     def price_decimals(self) -> int:
-        d = _decimals(self.tick)
+        d = self.tick_decimals
         # Binance/Bybit print at least two decimals for these contracts ("61800.20")
         return max(d, 2) if self.venue in _FIXED_DECIMALS else d
 
-    @property
+    @cached_property
     def qty_decimals(self) -> int:
         return _decimals(self.lot)
 
-    @property
+    @cached_property
+    def base_decimals(self) -> int:
+        return self.qty_decimals + _decimals(self.contract_size)
+
+    @cached_property
     def lot_base(self) -> float:
         return self.lot * self.contract_size
 
     def round_px(self, price: float) -> float:
-        return round(round(price / self.tick) * self.tick, _decimals(self.tick))
+        return round(round(price / self.tick) * self.tick, self.tick_decimals)
 
     def round_base(self, base: float) -> float:
         """Base-coin quantity rounded to the venue lot (0 when below half a lot)."""
 
-        lots = round(base / self.lot_base)
-        return round(lots * self.lot * self.contract_size, self.qty_decimals + _decimals(self.contract_size))
+        return round(round(base / self.lot_base) * self.lot_base, self.base_decimals)
+
+    @cached_property
+    def _fixed(self) -> bool:
+        return self.venue in _FIXED_DECIMALS
 
     def px(self, price: float) -> str:
         text = f"{price:.{self.price_decimals}f}"
-        return text if self.venue in _FIXED_DECIMALS else _trim(text)
+        return text if self._fixed else _trim(text)
 
     def qty(self, base: float) -> str:
         """Base coin → the venue's size text (contracts on OKX)."""
 
-        units = base / self.contract_size
+        units = base / self.contract_size if self.contract_size != 1.0 else base
         text = f"{units:.{self.qty_decimals}f}"
-        return text if self.venue in _FIXED_DECIMALS else _trim(text)
+        return text if self._fixed else _trim(text)
 
     def units(self, base: float) -> float:
         return base / self.contract_size

@@ -61,38 +61,45 @@ _BASIS_BP = {Venue.BINANCE: 0.0, Venue.BYBIT: 0.4, Venue.OKX: -0.3, Venue.HYPERL
 
 
 class _Book:
-    """A generated book for one venue symbol: ``near`` levels one tick apart at the touch, ``far`` levels on a
-    coarser grid behind them, sizes kept per price so only real changes become deltas."""
+    """A generated book for one venue symbol, on integer tick indices: ``near`` levels one tick apart at the
+    touch, ``far`` levels on a coarser grid behind them, sizes kept per level so only real changes become
+    deltas. The level set is recomputed only when the touch moves."""
 
-    __slots__ = ("asks", "bids", "grid", "inst", "n_far", "n_near", "rng")
+    __slots__ = ("asks", "bid0", "bids", "grid", "inst", "n_far", "n_near", "px", "rng", "targets")
 
     def __init__(self, inst: EmuInstrument, rng: random.Random, *, n_near: int, n_far: int, mid: float):
         self.inst = inst
         self.rng = rng
         self.n_near = n_near
         self.n_far = n_far
-        steps = max(1, round(mid * 1e-4 / inst.tick))  # far levels ~1 bp apart
-        self.grid = steps * inst.tick
-        self.bids: dict[float, float] = {}
-        self.asks: dict[float, float] = {}
+        self.grid = max(1, round(mid * 1e-4 / inst.tick))  # far levels ~1 bp apart, in ticks
+        self.bids: dict[int, float] = {}
+        self.asks: dict[int, float] = {}
+        self.bid0: int | None = None
+        self.targets: tuple[list[int], list[int]] = ([], [])
+        self.px: dict[int, float] = {}
+
+    def price(self, k: int) -> float:
+        p = self.px.get(k)
+        if p is None:
+            if len(self.px) > 50_000:
+                self.px.clear()
+            p = self.px[k] = round(k * self.inst.tick, self.inst.tick_decimals)
+        return p
 
     def _size(self, depth_rank: int, mid: float) -> float:
         usd = self.rng.lognormvariate(math.log(4_000.0 + 600.0 * depth_rank), 0.9)
-        base = usd / mid
         lot = self.inst.lot_base
-        return max(lot, round(base / lot) * lot)
+        return max(lot, self.inst.round_base(usd / mid))
 
-    def _targets(self, mid: float) -> tuple[list[float], list[float]]:
-        tick, grid = self.inst.tick, self.grid
-        bid0 = math.floor((mid - tick / 2) / tick) * tick
-        ask0 = bid0 + tick
-        r = self.inst.round_px
-        bids = [r(bid0 - k * tick) for k in range(self.n_near)]
-        asks = [r(ask0 + k * tick) for k in range(self.n_near)]
-        gb = math.floor((bids[-1] - tick) / grid) * grid
-        ga = math.ceil((asks[-1] + tick) / grid) * grid
-        bids += [r(gb - j * grid) for j in range(self.n_far) if gb - j * grid > 0]
-        asks += [r(ga + j * grid) for j in range(self.n_far)]
+    def _targets(self, bid0: int) -> tuple[list[int], list[int]]:
+        g, nn = self.grid, self.n_near
+        bids = list(range(bid0, bid0 - nn, -1))
+        asks = list(range(bid0 + 1, bid0 + 1 + nn))
+        gb = (bids[-1] - 1) // g * g
+        ga = -((-(asks[-1] + 1)) // g) * g
+        bids += [k for k in range(gb, gb - self.n_far * g, -g) if k > 0]
+        asks += list(range(ga, ga + self.n_far * g, g))
         return bids, asks
 
     def step(self, mid: float, *, churn: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -100,26 +107,38 @@ class _Book:
 
         out_b: list[tuple[float, float]] = []
         out_a: list[tuple[float, float]] = []
-        tb, ta = self._targets(mid)
-        for side, targets, out in ((self.bids, tb, out_b), (self.asks, ta, out_a)):
-            keep = set(targets)
-            for p in [p for p in side if p not in keep]:
-                del side[p]
-                out.append((p, 0.0))
-            for rank, p in enumerate(targets):
-                if p not in side:
-                    side[p] = self._size(rank, mid)
-                    out.append((p, side[p]))
+        tick = self.inst.tick
+        bid0 = max(1, math.floor((mid - tick / 2) / tick))
+        if bid0 != self.bid0:
+            self.bid0 = bid0
+            self.targets = self._targets(bid0)
+            for side, targets, out in (
+                (self.bids, self.targets[0], out_b),
+                (self.asks, self.targets[1], out_a),
+            ):
+                keep = set(targets)
+                for k in [k for k in side if k not in keep]:
+                    del side[k]
+                    out.append((self.price(k), 0.0))
+                for rank, k in enumerate(targets):
+                    if k not in side:
+                        side[k] = self._size(rank, mid)
+                        out.append((self.price(k), side[k]))
+        for side, targets, out in ((self.bids, self.targets[0], out_b), (self.asks, self.targets[1], out_a)):
             for _ in range(churn):
                 rank = min(len(targets) - 1, int(self.rng.expovariate(1 / 6.0)))
-                p = targets[rank]
-                side[p] = self._size(rank, mid)
-                out.append((p, side[p]))
+                k = targets[rank]
+                side[k] = self._size(rank, mid)
+                out.append((self.price(k), side[k]))
         return out_b, out_a
 
+    def best(self) -> tuple[float, float]:
+        assert self.bid0 is not None
+        return self.price(self.targets[0][0]), self.price(self.targets[1][0])
+
     def snapshot(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        bids = sorted(self.bids.items(), reverse=True)
-        asks = sorted(self.asks.items())
+        bids = [(self.price(k), q) for k, q in sorted(self.bids.items(), reverse=True)]
+        asks = [(self.price(k), q) for k, q in sorted(self.asks.items())]
         return bids, asks
 
 
@@ -244,8 +263,7 @@ class SeededSource:
             bids, asks = book.step(mid, churn=self.book_churn)
             if bids or asks:
                 out.append(_delta(v, s, ts, bids, asks))
-            bid0 = max(book.bids)
-            ask0 = min(book.asks)
+            bid0, ask0 = book.best()
             drift = self._ret_1s[s]
             n_trades = 0
             while rng.random() < p_trade and n_trades < 8:
