@@ -119,7 +119,7 @@ class SimConfig:
     # share of a forced liquidation order filled by holders of the other side closing (OI falls); the rest
     # is absorbed by market makers who open the same side (OI unchanged, their inventory is never liquidated)
     liquidation_oi_drop: float = 0.5
-    prune_usd: float = 0.01  # positions decayed below this many USD are counted as closed
+    prune_usd: float = 100.0  # a group decayed below this entry notional (USD) is counted as closed
 
     # --- funding (Binance-style: premium + clamp(interest − premium), per 8 h scaled to the interval) ---
     funding_interest_8h: float = 0.0001
