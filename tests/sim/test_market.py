@@ -86,12 +86,43 @@ async def _first_batches(stream: MarketStream, n: int) -> list[int]:
     return out
 
 
+async def _aiter_events(stream: MarketStream, n: int) -> list[bytes]:
+    out: list[bytes] = []
+    async for batch in stream:
+        out.extend(encode_event(e) for e in batch)
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
 def test_async_stream_matches_sync() -> None:
     import asyncio
 
     cfg = SimConfig(seed=2, duration_ns=H, chunk_ns=H)
     got = asyncio.run(_first_batches(MarketStream(cfg), 7))
     assert got == [cfg.start_ns + i * cfg.step_ns for i in range(7)]
+    sync = [encode_event(e) for e in simulate(cfg).events()][:500]
+    assert asyncio.run(_aiter_events(MarketStream(cfg, speed=None), 500)) == sync
+
+
+def test_async_stream_is_paced_by_speed() -> None:
+    import asyncio
+    import time
+
+    cfg = SimConfig(seed=2, duration_ns=H, chunk_ns=H)
+    t = time.perf_counter()
+    # 10 steps of 10 s at 200× real time: about half a second
+    stream = MarketStream(cfg, speed=200.0)
+
+    async def take() -> None:
+        n = 0
+        async for _ in stream:
+            n += 1
+            if n == 11:
+                break
+
+    asyncio.run(take())
+    assert 0.4 < time.perf_counter() - t < 3.0
 
 
 def test_open_interest_is_the_sum_of_open_positions(two_days) -> None:

@@ -485,11 +485,13 @@ def simulate(config: SimConfig) -> SimResult:
 class MarketStream:
     """The market live: step batches in time order, simulated one chunk ahead of what is emitted.
     Deterministic for a seed and identical to ``simulate(config).batches()`` over the configured window;
-    with ``forever=True`` it continues past ``config.duration_ns`` without end."""
+    with ``forever=True`` it continues past ``config.duration_ns`` without end. Iterate it (sync, as
+    fast as the consumer), or ``async for`` it (paced by ``speed``); a batch iterates its events."""
 
-    def __init__(self, config: SimConfig, *, forever: bool = False) -> None:
+    def __init__(self, config: SimConfig, *, forever: bool = False, speed: float | None = 1.0) -> None:
         self.config = config
         self.forever = forever
+        self.speed = speed  # pacing of ``async for`` (see :meth:`run`)
         self._sim = ChunkSimulator(config)
         self._events: EventState = new_event_state(config)
         self.now_ns = config.start_ns  # start of the last emitted step
@@ -519,6 +521,11 @@ class MarketStream:
             else:
                 await asyncio.sleep(0)
             yield batch
+
+    def __aiter__(self) -> AsyncIterator[StepBatch]:
+        """``async for batch in stream``: :meth:`run` at the stream's ``speed``."""
+
+        return self.run(speed=self.speed)
 
     def book_snapshot(self, venue: Venue | str, symbol: str | None = None) -> BookSnapshot:
         """The current book of one market as a REST depth request would return it now."""

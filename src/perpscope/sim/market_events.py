@@ -47,6 +47,12 @@ class StepBatch:
     ts_ns: int
     events: list[AnyEvent]
 
+    def __iter__(self) -> Iterator[AnyEvent]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
 
 @dataclass
 class MarketEventState:
