@@ -17,7 +17,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from .market_config import (
 )
 from .market_events import EventState, StepBatch, chunk_batches, liquidation_prints, new_event_state
 from .market_sim import ChunkSimulator, MarketChunk, MarketKey
+
+if TYPE_CHECKING:
+    from ..heatmap.series import BarSeries
 
 __all__ = [
     "DEFAULT_LEVERAGE",
@@ -251,7 +254,7 @@ class SimResult:
             )
         return out
 
-    def bar_series(self, venue: Venue | str, symbol: str | None = None):  # type: ignore[no-untyped-def]
+    def bar_series(self, venue: Venue | str, symbol: str | None = None) -> BarSeries:
         """The heatmap engine's input (:class:`perpscope.heatmap.series.BarSeries`) for one market."""
 
         from ..heatmap.series import BarSeries

@@ -25,6 +25,7 @@ from ..heatmap.margin import liquidation_price
 from ..heatmap.tiers import TierError, load_tiers
 from ..model import Venue
 from .market_config import SimConfig
+from .market_price import garch_omega
 
 FALLBACK_MMR = 0.005  # a symbol without a packaged tier table
 
@@ -619,8 +620,6 @@ _RECORDS = (
 
 
 def _sigma_bar(config: SimConfig, symbol: str) -> float:
-    from .market_price import garch_omega
-
     return math.sqrt(garch_omega(config, symbol)[0])
 
 
