@@ -69,8 +69,10 @@ def render_png(
     )
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=BACKGROUND)
     FigureCanvasAgg(fig)
+    # margins in pixels, so small pictures keep their labels
+    left, right, top, bottom = 95 / width, 1 - 105 / width, 1 - 78 / height, 95 / height
     grid = fig.add_gridspec(
-        1, 3, width_ratios=[1.0, 0.24, 0.025], wspace=0.05, left=0.07, right=0.93, top=0.9, bottom=0.13
+        1, 3, width_ratios=[1.0, 0.24, 0.025], wspace=0.05, left=left, right=right, top=top, bottom=bottom
     )
     ax = fig.add_subplot(grid[0, 0])
     ax_map = fig.add_subplot(grid[0, 1], sharey=ax)
@@ -146,15 +148,20 @@ def render_png(
         va="bottom",
     )
     ax_map.set_xlim(left=0.0)
+    ax_map.xaxis.set_major_locator(MaxNLocator(nbins=4, prune="lower"))  # "$0" would touch the time axis
     ax_map.xaxis.set_major_formatter(FuncFormatter(lambda v, _: usd(v)))
     ax_map.tick_params(axis="x", labelrotation=30)
     ax_map.tick_params(axis="y", labelleft=False)
     ax_map.set_title("liquidation map (cumulative)", color=FOREGROUND, fontsize=9)
     ax_map.set_xlabel("estimated USD", color=FOREGROUND, fontsize=9)
 
-    fig.suptitle(title_text(hm, side), color=FOREGROUND, fontsize=12, x=0.07, ha="left")
+    # "BTC — Estimated liquidation heatmap (…)" on the first line, venues and window on the second
+    head, _, rest = title_text(hm, side).partition(" — ")
+    what, _, where = rest.partition(" — ")
+    fig.text(left, 1 - 12 / height, f"{head} — {what}", color=FOREGROUND, fontsize=12, ha="left", va="top")
+    fig.text(left, 1 - 34 / height, where, color="#a3acb9", fontsize=9.5, ha="left", va="top")
     foot = f"{ESTIMATED_NOTE}. {leverage_mix_text(hm)}".strip().rstrip(".")
-    fig.text(0.07, 0.015, foot, color="#a3acb9", fontsize=8, ha="left", va="bottom")
+    fig.text(left, 8 / height, foot, color="#a3acb9", fontsize=8, ha="left", va="bottom")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=dpi, facecolor=BACKGROUND)
