@@ -9,7 +9,7 @@ See docs/emulator.md.
 
 from .emulator import Emulator, EmulatorConfig
 from .faults import FaultLog, FaultSpec, FaultSpecError, parse_faults
-from .source import CaptureSource, MarketSource, SeededSource
+from .source import CaptureSource, MarketSource, ScriptedSource, SeededSource
 
 __all__ = [
     "CaptureSource",
@@ -19,6 +19,7 @@ __all__ = [
     "FaultSpec",
     "FaultSpecError",
     "MarketSource",
+    "ScriptedSource",
     "SeededSource",
     "parse_faults",
 ]

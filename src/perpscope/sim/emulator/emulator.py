@@ -206,6 +206,15 @@ class Emulator:
         finally:
             self.source_done.set()
 
+    async def stop_source(self) -> None:
+        """Stop feeding new market data (servers keep answering): freezes the market, e.g. to compare a
+        client's book with the emulator's."""
+
+        if self._tasks:
+            pump = self._tasks[0]
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+
     # ------------------------------------------------------------------ faults
     def _targets(self, spec: FaultSpec) -> list[VenueServer]:
         return [s for v, s in self.servers.items() if spec.applies_to(v)]

@@ -469,8 +469,15 @@ class VenueServer:
     def corrupt(self, conn: Conn, data: bytes) -> bytes:
         """A frame that is not valid JSON any more: cut short, or with a garbage byte run inside."""
 
+        # Still valid UTF-8 text (an invalid text frame would be a websocket protocol error, not a bad
+        # message): cut short, or with a run of stray JSON punctuation spliced in.
         cut = self.rng.randint(1, max(1, len(data) - 1))
-        bad = data[:cut] if self.rng.random() < 0.5 else data[:cut] + b"\x00\xff}{" + data[cut:]
+        head = data[:cut].decode("utf-8", "ignore").encode()
+        bad = (
+            head
+            if self.rng.random() < 0.5
+            else head + b'}{"]:,' + data[cut:].decode("utf-8", "ignore").encode()
+        )
         self.fault_log.log(
             "malformed",
             self.venue,

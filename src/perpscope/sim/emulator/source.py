@@ -344,6 +344,34 @@ def _delta(
     return BookDelta(venue=v, symbol=s, ts_event=ts, ts_recv=ts, bids=bids, asks=asks, update_id=0)
 
 
+class ScriptedSource:
+    """Given events at given times: ``initial`` before the servers start, then each ``(at_s, events)`` of
+    ``script`` at ``at_s`` seconds after the pump starts; then quiet (the servers keep running). For
+    deterministic tests and demos."""
+
+    def __init__(
+        self,
+        *,
+        initial: Sequence[AnyEvent] = (),
+        script: Sequence[tuple[float, Sequence[AnyEvent]]] = (),
+    ) -> None:
+        self.initial = list(initial)
+        self.script = sorted(script, key=lambda item: item[0])
+
+    def initial_events(self) -> list[AnyEvent]:
+        return list(self.initial)
+
+    async def batches(self) -> AsyncIterator[Sequence[AnyEvent]]:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for at_s, events in self.script:
+            delay = t0 + at_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            ts = now_ns()
+            yield [msgspec.structs.replace(e, ts_event=ts, ts_recv=ts) for e in events]
+
+
 class CaptureSource:
     """Replays a recorded capture of one venue through that venue's production decoder.
 

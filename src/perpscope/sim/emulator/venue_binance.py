@@ -43,6 +43,7 @@ PONG_TIMEOUT_S = 600.0
 DEPTH_SPEEDS = ("", "@100ms", "@250ms", "@500ms", "@0ms")
 PARTIAL_LEVELS = (5, 10, 20)
 FIRST_UPDATE_ID = 8_000_000_000_000
+USED_WEIGHT = web.RequestKey("used_weight", int)
 
 _json = msgspec.json.Decoder()
 
@@ -274,19 +275,21 @@ class BinanceServer(VenueServer):
         last = prev + max(1, len(bids) + len(asks))
         st["u"] = last
         sym = self._lower(m)
+        skip_diff = False
         if st["gap"] != self.gap_token:
             # gap fault: this diff is consumed but never sent, so the next pu breaks the chain
             st["gap"] = self.gap_token
-            self.fault_log.log(
-                "gap",
-                self.venue,
-                symbol=m.inst.symbol,
-                stream=f"{sym}@depth",
-                from_id=prev,
-                to_id=last,
-                missing_first=first,
-            )
-            return
+            skip_diff = True
+            if any(self.has_subscribers(f"{sym}@depth{speed}") for speed in DEPTH_SPEEDS):
+                self.fault_log.log(
+                    "gap",
+                    self.venue,
+                    symbol=m.inst.symbol,
+                    stream=f"{sym}@depth",
+                    from_id=prev,
+                    to_id=last,
+                    missing_first=first,
+                )
         delta = BookDelta(
             venue=self.venue,
             symbol=m.inst.symbol,
@@ -297,7 +300,7 @@ class BinanceServer(VenueServer):
             update_id=last,
         )
         payload: bytes | None = None
-        for speed in DEPTH_SPEEDS:
+        for speed in () if skip_diff else DEPTH_SPEEDS:
             stream = f"{sym}@depth{speed}"
             if self.has_subscribers(stream):
                 if payload is None:
@@ -470,7 +473,7 @@ class BinanceServer(VenueServer):
             self._weight_minute = minute
             self._weight_used = 0
         self._weight_used += weight
-        request["weight"] = self._weight_used
+        request[USED_WEIGHT] = self._weight_used
         if self._weight_used > 2400:
             # the venue's own limit: 2,400 weight per minute per IP
             retry = 60 - int(time.time() % 60)
@@ -488,7 +491,7 @@ class BinanceServer(VenueServer):
             body=wire.dumps(body),
             status=status,
             content_type="application/json",
-            headers={"X-MBX-USED-WEIGHT-1M": str(request.get("weight", 0))},
+            headers={"X-MBX-USED-WEIGHT-1M": str(request.get(USED_WEIGHT, 0))},
         )
 
     def _symbol(self, request: web.Request, *, required: bool = True) -> SymbolMarket | web.Response | None:
