@@ -51,6 +51,9 @@ class EmulatorConfig:
     okx_heartbeat_s: float = 20.0  # books: seqId == prevSeqId keep-alive when the book is quiet
     hyperliquid_block_s: float = 0.5  # l2Book snapshot cadence
     loop_capture: bool = False
+    start_delay_s: float = (
+        0.0  # wait this long after start before feeding market data (clients connect first)
+    )
     instruments: Instruments | None = None  # default: the packaged snapshot
     sim_options: dict[str, object] = field(default_factory=dict)  # extra SeededSource keywords
 
@@ -153,6 +156,9 @@ class Emulator:
                 fault_log=self.fault_log,
                 rng=random.Random(self.rng.random()),
             )
+        sequenced = bool(getattr(self.source, "sequenced_books", False))
+        for server in self.servers.values():
+            server.sync_source_books = sequenced
         self.dispatch(self.source.initial_events())
         start_ms = now_ns() // NS_PER_MS
         for server in self.servers.values():
@@ -196,6 +202,8 @@ class Emulator:
 
     async def _pump(self) -> None:
         assert self.source is not None
+        if self.config.start_delay_s > 0:
+            await asyncio.sleep(self.config.start_delay_s)
         try:
             async for batch in self.source.batches():
                 self.dispatch(batch)

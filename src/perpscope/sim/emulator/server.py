@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from ...feed.book import Applied, LocalBook
 from ...model import (
     AnyEvent,
     BookDelta,
@@ -178,6 +179,8 @@ class VenueServer:
         self.published: Counter[str] = Counter()  # events published per kind (not per client)
         self.recorded: list[AnyEvent] | None = [] if config.record else None
         self.http_requests: Counter[str] = Counter()
+        self.sync_source_books = False  # set by the emulator for sources with venue sequence numbers
+        self._source_books: dict[str, LocalBook] = {}
         self.stalled_until_ns = 0
         self.stall_lost = 0
         self.gap_token = 0  # bumped by a gap fault; each book stream skips one delta per bump
@@ -348,7 +351,9 @@ class VenueServer:
         if m is None:
             return
         self._n_published += 1
-        if isinstance(event, BookDelta):
+        if isinstance(event, BookDelta | BookSnapshot) and self.sync_source_books:
+            self._sequenced_book(m, event)
+        elif isinstance(event, BookDelta):
             bids, asks = m.apply_levels(event.bids, event.asks)
             if bids or asks:
                 self.published["book_delta"] += 1
@@ -392,6 +397,25 @@ class VenueServer:
             self.published["open_interest"] += 1
             self.on_open_interest(m, event)
             self.record(event)
+
+    def _sequenced_book(self, m: SymbolMarket, event: BookDelta | BookSnapshot) -> None:
+        """A source whose book events carry the venue's own sequence (a recorded capture): rebuild the book
+        by that venue's rules, as a client would, and publish what changes in it. Deltas before the first
+        snapshot are buffered; after a gap in the recording the book holds until the next snapshot."""
+
+        book = self._source_books.get(m.inst.symbol)
+        if book is None:
+            book = self._source_books[m.inst.symbol] = LocalBook(event.venue, m.inst.symbol)
+        outcome = book.apply(event)
+        if outcome in (Applied.SNAPSHOT, Applied.RESET):
+            bids, asks = m.replace_book(book.levels("bid"), book.levels("ask"))
+            self.published["book_snapshot"] += 1
+            self.on_book(m, event.ts_event, bids, asks, snapshot=True)
+        elif outcome is Applied.APPLIED and isinstance(event, BookDelta):
+            bids, asks = m.apply_levels(event.bids, event.asks)
+            if bids or asks:
+                self.published["book_delta"] += 1
+                self.on_book(m, event.ts_event, bids, asks, snapshot=False)
 
     def normalize_trade(self, m: SymbolMarket, ev: Trade) -> Trade | None:
         inst = m.inst

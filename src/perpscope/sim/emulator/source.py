@@ -373,7 +373,9 @@ class ScriptedSource:
 
 
 class CaptureSource:
-    """Replays a recorded capture of one venue through that venue's production decoder.
+    """Replays a recorded capture of one venue through that venue's production decoder. Its book events
+    carry the venue's own sequence numbers (``sequenced_books``): the emulator rebuilds the book by the
+    venue's sync rules before republishing it.
 
     ``rate`` is the replay speed (2.0 = twice as fast; ``float('inf')`` = as fast as possible); event times
     are shifted so the first message is "now" (``shift_to_now``). ``loop`` replays again at the end.
@@ -401,6 +403,7 @@ class CaptureSource:
         self.instruments = instruments
         self.messages = 0
         self.decode_errors = 0
+        self.sequenced_books = True
 
     def initial_events(self) -> list[AnyEvent]:
         return []
@@ -415,11 +418,12 @@ class CaptureSource:
         from ...venues.lines import CaptureReader
 
         loop = asyncio.get_running_loop()
+        finite = math.isfinite(self.rate)
         while True:
             decoder = self._decoder()
             first_ts: int | None = None
             start_wall = loop.time()
-            shift = 0
+            start_ns = now_ns()
             for ts_recv, payload in CaptureReader(self.path):
                 self.messages += 1
                 try:
@@ -432,25 +436,32 @@ class CaptureSource:
                 t = ts_recv if ts_recv is not None else events[0].ts_event
                 if first_ts is None:
                     first_ts = t
-                    shift = now_ns() - t if self.shift_to_now else 0
-                if math.isfinite(self.rate):
+                if finite:
                     due = start_wall + (t - first_ts) / NS_PER_S / self.rate
                     delay = due - loop.time()
                     if delay > 0.001:
                         await asyncio.sleep(delay)
-                if shift:
-                    events = [_shifted(e, shift) for e in events]
-                yield events
-                if not math.isfinite(self.rate) and self.messages % 200 == 0:
+                elif self.messages % 200 == 0:
                     await asyncio.sleep(0)
+                if self.shift_to_now:
+                    # recorded time → the replay's time line (compressed by the rate; "now" when unpaced)
+                    now = now_ns()
+                    offset = start_ns - first_ts
+                    events = [_retimed(e, self.rate, first_ts, start_ns, offset, now, finite) for e in events]
+                yield events
             if not self.loop:
                 return
 
 
-def _shifted(event: AnyEvent, shift_ns: int) -> AnyEvent:
-    changes: dict[str, object] = {"ts_event": event.ts_event + shift_ns, "ts_recv": event.ts_recv + shift_ns}
+def _retimed(
+    event: AnyEvent, rate: float, first_ts: int, start_ns: int, offset: int, now: int, finite: bool
+) -> AnyEvent:
+    def at(ts: int) -> int:
+        return start_ns + int((ts - first_ts) / rate) if finite else now
+
+    changes: dict[str, object] = {"ts_event": at(event.ts_event), "ts_recv": at(event.ts_recv)}
     if isinstance(event, Funding) and event.next_funding_ts is not None:
-        changes["next_funding_ts"] = event.next_funding_ts + shift_ns
+        changes["next_funding_ts"] = event.next_funding_ts + offset
     return msgspec.structs.replace(event, **changes)
 
 
