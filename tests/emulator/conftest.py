@@ -10,6 +10,7 @@ import pytest
 from perpscope.sim.emulator import Emulator, EmulatorConfig
 
 DEFAULTS: dict[str, object] = {
+    "source": "seeded",  # the busy seeded generator: plenty of messages within a second
     "symbols": ("BTC", "ETH"),
     "seed": 7,
     "rate": 4.0,

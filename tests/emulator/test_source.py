@@ -134,3 +134,46 @@ async def test_capture_replays_through_the_emulator(
                 book.apply(ev)
     bids, asks = server.markets["BTC"].top(10**6)
     assert book.synced and book.levels("bid") == bids and book.levels("ask") == asks
+
+
+async def test_the_simulator_drives_all_venues(make_emulator, http) -> None:  # type: ignore[no-untyped-def]
+    """``source="sim"``: the synthetic market simulator. Open interest and funding are known from the
+    start (a warm-up bar), books are on each venue's grid and clients can sync to them."""
+
+    emu = await make_emulator(source="sim", rate=4.0, symbols=("BTC", "BNB"))
+    for venue in Venue:
+        for sym in ("BTC", "BNB"):
+            m = emu.server(venue).markets[sym]
+            assert m.oi_base and m.oi_base > 0 and m.mark and m.next_funding_ms
+            bid, ask = m.bids.best(), m.asks.best()
+            assert bid is not None and ask is not None and bid < ask
+            assert all(
+                math.isclose(p / m.inst.tick, round(p / m.inst.tick), abs_tol=1e-6) for p in m.bids.prices
+            )
+    url = emu.endpoints["bybit"]["ws"] + "/v5/public/linear"
+    book = LocalBook("bybit", "BNB")
+    decoder = make_decoder("bybit")
+    async with http.ws_connect(url) as ws:
+        await ws.send_str(
+            json.dumps({"op": "subscribe", "args": ["orderbook.50.BNBUSDT", "publicTrade.BNBUSDT"]})
+        )
+        trades = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            msg = await asyncio.wait_for(ws.receive(), 3)
+            for ev in decoder.decode(msg.data, 0):
+                if isinstance(ev, BookSnapshot | BookDelta):
+                    book.apply(ev)
+                trades += isinstance(ev, Trade)
+        await emu.stop_source()
+        while True:
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.5)
+            except TimeoutError:
+                break
+            for ev in decoder.decode(msg.data, 0):
+                if isinstance(ev, BookSnapshot | BookDelta):
+                    book.apply(ev)
+    assert trades > 0 and book.synced and book.stats.gaps == 0
+    bids, asks = emu.server("bybit").markets["BNB"].top(50)
+    assert book.levels("bid") == bids and book.levels("ask") == asks

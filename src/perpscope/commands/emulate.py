@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument(
         "--source",
         default="sim",
-        help="'sim' (seeded generator) or a capture file [VENUE:]PATH in a `perpscope decode` line format",
+        help="'sim' (the synthetic market simulator, default), 'seeded' (a lighter, busier generator) or a "
+        "capture file [VENUE:]PATH in a `perpscope decode` line format",
     )
     p.add_argument("--faults", default=None, help="fault spec, e.g. drop:binance@30s,malformed:okx@0.01")
     p.add_argument(

@@ -533,6 +533,11 @@ class LocalBook:
         total = d.bid_usd + d.ask_usd
         return None if total <= 0 else (d.bid_usd - d.ask_usd) / total
 
+    def side(self, side: BookSide | Side) -> SideLevels:
+        """The levels of one side (read only: change the book through :meth:`apply`)."""
+
+        return self._side(side)
+
     def _side(self, side: BookSide | Side) -> SideLevels:
         if side in ("bid", Side.BUY):
             return self._bids

@@ -9,7 +9,7 @@ See docs/emulator.md.
 
 from .emulator import Emulator, EmulatorConfig
 from .faults import FaultLog, FaultSpec, FaultSpecError, parse_faults
-from .source import CaptureSource, MarketSource, ScriptedSource, SeededSource
+from .source import CaptureSource, MarketSource, ScriptedSource, SeededSource, SimulatorSource
 
 __all__ = [
     "CaptureSource",
@@ -21,5 +21,6 @@ __all__ = [
     "MarketSource",
     "ScriptedSource",
     "SeededSource",
+    "SimulatorSource",
     "parse_faults",
 ]

@@ -21,7 +21,7 @@ from ...venues.instruments import Instruments
 from .faults import FaultLog, FaultSpec, parse_faults
 from .instruments import EmuInstrument, build_instrument
 from .server import VenueServer
-from .source import CaptureSource, MarketSource, SeededSource, parse_source
+from .source import CaptureSource, MarketSource, SeededSource, SimulatorSource, parse_source
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class EmulatorConfig:
     symbols: Sequence[str] = DEFAULT_SYMBOLS
     host: str = "127.0.0.1"
     port_base: int = 0  # 0: ephemeral ports; else binance N, bybit N+1, okx N+2, hyperliquid N+3
-    source: str | MarketSource = "sim"  # "sim", "[VENUE:]PATH" of a capture, or a MarketSource
+    source: str | MarketSource = "sim"  # "sim" (the simulator), "seeded", "[VENUE:]PATH", or a MarketSource
     faults: str | Sequence[FaultSpec] = ()
     rate: float = 1.0  # market pace multiplier (sim) / replay speed (capture)
     seed: int = 0
@@ -55,7 +55,7 @@ class EmulatorConfig:
         0.0  # wait this long after start before feeding market data (clients connect first)
     )
     instruments: Instruments | None = None  # default: the packaged snapshot
-    sim_options: dict[str, object] = field(default_factory=dict)  # extra SeededSource keywords
+    sim_options: dict[str, object] = field(default_factory=dict)  # extra keywords of the sim/seeded source
 
 
 def _server_class(venue: Venue) -> type[VenueServer]:
@@ -122,6 +122,14 @@ class Emulator:
             return src
         kind, venue, path = parse_source(src)
         if kind == "sim":
+            return SimulatorSource(
+                venues=self.venues,
+                symbols=self.symbols,
+                seed=self.config.seed,
+                rate=self.config.rate,
+                **self.config.sim_options,
+            )
+        if kind == "seeded":
             return SeededSource(
                 venues=self.venues,
                 symbols=self.symbols,

@@ -5,6 +5,7 @@ hooks (drop, stall, gap, burst, malformed frames, HTTP errors)."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from ...feed.book import Applied, LocalBook
+from ...feed.book import Applied, LocalBook, SideLevels
 from ...model import (
     AnyEvent,
     BookDelta,
@@ -46,6 +47,28 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUE = 200_000  # frames queued for one client before it is cut off as a slow consumer
 _conn_ids = itertools.count(1)
+
+
+def _on_grid(m: SymbolMarket, side: SideLevels, changed: list[PriceLevel] | None = None) -> list[PriceLevel]:
+    """Source levels on the venue's tick: the sizes of source levels that round to the same venue price are
+    summed (a coarser venue tick aggregates, as a venue would). ``changed`` limits the result to the venue
+    prices those source levels map to (a delta); None returns the whole side (a snapshot)."""
+
+    round_px = m.inst.round_px
+    if changed is None:
+        out: dict[float, float] = {}
+        for p in side.prices:
+            r = round_px(p)
+            out[r] = out.get(r, 0.0) + side.sizes[p]
+        return list(out.items())
+    half = m.inst.tick / 2.0
+    prices, sizes = side.prices, side.sizes
+    res: list[PriceLevel] = []
+    for r in {round_px(p) for p, _ in changed}:
+        i = bisect.bisect_left(prices, r - half - 1e-9 * max(1.0, r))
+        j = bisect.bisect_right(prices, r + half + 1e-9 * max(1.0, r))
+        res.append((r, sum(sizes[p] for p in prices[i:j] if round_px(p) == r)))
+    return res
 
 
 class Conn:
@@ -408,11 +431,13 @@ class VenueServer:
             book = self._source_books[m.inst.symbol] = LocalBook(event.venue, m.inst.symbol)
         outcome = book.apply(event)
         if outcome in (Applied.SNAPSHOT, Applied.RESET):
-            bids, asks = m.replace_book(book.levels("bid"), book.levels("ask"))
+            bids, asks = m.replace_book(_on_grid(m, book.side("bid")), _on_grid(m, book.side("ask")))
             self.published["book_snapshot"] += 1
             self.on_book(m, event.ts_event, bids, asks, snapshot=True)
         elif outcome is Applied.APPLIED and isinstance(event, BookDelta):
-            bids, asks = m.apply_levels(event.bids, event.asks)
+            bids, asks = m.apply_levels(
+                _on_grid(m, book.side("bid"), event.bids), _on_grid(m, book.side("ask"), event.asks)
+            )
             if bids or asks:
                 self.published["book_delta"] += 1
                 self.on_book(m, event.ts_event, bids, asks, snapshot=False)

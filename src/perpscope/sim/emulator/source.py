@@ -1,13 +1,15 @@
 """Where the emulator's market comes from: a :class:`MarketSource` yields batches of normalized events in
-time order and paces itself. Three implementations:
+time order and paces itself. Implementations:
 
-- :class:`SeededSource`: a small seeded generator (random-walk mid per symbol, a tick-grid book per venue,
-  Poisson trades and liquidations, mark/funding every second, open interest every 3 s), so the emulator
-  never waits for anything;
-- :class:`CaptureSource`: a recorded capture (the line formats of ``perpscope.venues.lines``) decoded with
-  the production decoder and replayed at ``rate`` × the recorded pace, times shifted to now;
-- :class:`MarketStreamSource`: an adapter for the synthetic market simulator's streaming API
-  (``perpscope.sim.market.MarketStream``) when it is installed.
+- :class:`SimulatorSource` (``--source sim``, the default): the synthetic market simulator
+  (``perpscope.sim.market.MarketStream``), the model the heatmap is checked against;
+- :class:`SeededSource` (``--source seeded``): a small, busy seeded generator (random-walk mid per symbol,
+  a tick-grid book per venue, Poisson trades and liquidations, mark/funding every second, open interest
+  every 3 s) for tests and load;
+- :class:`CaptureSource` (``--source [VENUE:]PATH``): a recorded capture (the line formats of
+  ``perpscope.venues.lines``) decoded with the production decoder and replayed at ``rate`` × the recorded
+  pace, times moved to now;
+- :class:`ScriptedSource`: given events at given times (deterministic tests).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import math
 import os
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -476,32 +478,118 @@ def capture_venue(path: str | os.PathLike[str]) -> Venue:
 
 
 def parse_source(text: str) -> tuple[str, Venue | None, Path | None]:
-    """``sim`` → ("sim", None, None); ``[VENUE:]PATH`` → ("file", venue, path)."""
+    """``sim`` / ``seeded`` → (name, None, None); ``[VENUE:]PATH`` → ("file", venue, path)."""
 
-    if text == "sim":
-        return "sim", None, None
+    if text in ("sim", "seeded"):
+        return text, None, None
     head, sep, tail = text.partition(":")
     if sep and head.lower() in {v.value for v in Venue}:
         return "file", Venue(head.lower()), Path(tail)
     return "file", capture_venue(text), Path(text)
 
 
-class MarketStreamSource:
-    """Adapter for ``perpscope.sim.market.MarketStream`` (the synthetic market simulator's streaming API):
-    uses its ``initial_events()`` if present and iterates its async batches."""
+class SimulatorSource:
+    """The synthetic market of ``perpscope.sim.market`` (:class:`~perpscope.sim.market.MarketStream`) as the
+    emulator's market: positions, liquidation cascades, funding and open interest from the heatmap model,
+    books with each venue's sequence rules (``sequenced_books``: rebuilt by those rules before they are
+    republished). Simulated time starts now; ``rate`` runs it faster (``rate`` simulated seconds per wall
+    second, event times compressed onto the wall clock). Chunks are simulated in a worker thread so the
+    servers never stall."""
 
-    def __init__(self, stream: object) -> None:
+    sequenced_books = True
+
+    def __init__(
+        self,
+        *,
+        venues: Sequence[Venue],
+        symbols: Sequence[str],
+        seed: int = 0,
+        rate: float = 1.0,
+        step_s: float = 0.5,
+        bar_s: float = 60.0,
+        chunk_s: float = 3600.0,
+        stream: object | None = None,
+        **sim_options: object,
+    ) -> None:
+        from ..market import MarketStream, SimConfig
+
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.rate = rate
+        bar_ns = int(bar_s * NS_PER_S)
+        if stream is None:
+            step_ns = round(step_s * 1000) * 1_000_000
+            # start one bar in the past: the warm-up bar (books, a first open interest and funding) is
+            # loaded before the servers start, and live time begins where it ends
+            start = now_ns() // step_ns * step_ns - bar_ns
+            config = SimConfig(
+                seed=seed,
+                venues=tuple(Venue(v) for v in venues),
+                symbols=tuple(s.upper() for s in symbols),
+                start_ns=start,
+                duration_ns=int(chunk_s * NS_PER_S),
+                step_ns=step_ns,
+                bar_ns=bar_ns,
+                chunk_ns=int(chunk_s * NS_PER_S),
+                **sim_options,  # type: ignore[arg-type]
+            )
+            stream = MarketStream(config, forever=True)
         self.stream = stream
+        self._iter = iter(stream)  # type: ignore[call-overload]
+        self._bar_ns = bar_ns
+        self._sim_start: int | None = None  # simulated time that maps to the wall-clock start
+        self._wall_start = now_ns()
+
+    def _retime(self, events: Sequence[AnyEvent]) -> list[AnyEvent]:
+        assert self._sim_start is not None
+        sim0, wall0, rate = self._sim_start, self._wall_start, self.rate
+        if rate == 1.0 and wall0 == sim0:
+            return list(events)  # simulated time is wall time: funding settles on the hour, as it should
+
+        def at(ts: int) -> int:
+            return wall0 + int((ts - sim0) / rate)
+
+        out: list[AnyEvent] = []
+        for e in events:
+            changes: dict[str, object] = {"ts_event": at(e.ts_event), "ts_recv": at(e.ts_recv)}
+            if isinstance(e, Funding) and e.next_funding_ts is not None:
+                changes["next_funding_ts"] = at(e.next_funding_ts)
+            out.append(msgspec.structs.replace(e, **changes))
+        return out
 
     def initial_events(self) -> list[AnyEvent]:
-        fn = getattr(self.stream, "initial_events", None)
-        return list(fn()) if callable(fn) else []
+        """The warm-up: simulated steps until the first open interest and funding are out (one bar), mapped
+        to the moments just before now; loaded before the servers start."""
+
+        events: list[AnyEvent] = []
+        for _ in range(100_000):
+            batch = next(self._iter, None)
+            if batch is None:
+                break
+            events.extend(batch)
+            if any(isinstance(e, OpenInterest) for e in batch):
+                break
+        if events:
+            # the simulation started one bar before now, on the wall clock: live time continues from the
+            # end of the warm-up, so simulated and wall time coincide (compressed by ``rate`` from here)
+            self._sim_start = self._wall_start = max(e.ts_recv for e in events)
+        return self._retime(events) if events else []
 
     async def batches(self) -> AsyncIterator[Sequence[AnyEvent]]:
-        it = getattr(self.stream, "batches", None)
-        source: AsyncIterator[object] = it() if callable(it) else self.stream.__aiter__()  # type: ignore[attr-defined]
-        async for item in source:
-            if isinstance(item, Iterable) and not isinstance(item, msgspec.Struct):
-                yield list(item)  # type: ignore[arg-type]
-            else:
-                yield [item]  # type: ignore[list-item]
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        while True:
+            batch = await asyncio.to_thread(next, self._iter, None)
+            if batch is None:
+                return
+            events = list(batch)
+            if not events:
+                continue
+            if self._sim_start is None:  # no warm-up was taken
+                self._sim_start = self._wall_start = min(e.ts_recv for e in events)
+                t0 = loop.time()
+            ts = int(getattr(batch, "ts_ns", events[0].ts_recv))
+            delay = t0 + (ts - self._sim_start) / NS_PER_S / self.rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield self._retime(events)
