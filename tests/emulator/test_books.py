@@ -98,7 +98,7 @@ async def test_binance_book_sync_gap_and_rest_resync(make_emulator, http) -> Non
 
 @pytest.mark.parametrize("venue", [Venue.BYBIT, Venue.OKX])
 async def test_stream_books_sync_gap_and_resubscribe(make_emulator, http, venue: Venue) -> None:  # type: ignore[no-untyped-def]
-    emu = await make_emulator(venues=[venue], faults=f"gap:{venue.value}@1.5s", rate=6.0)
+    emu = await make_emulator(venues=[venue], faults=f"gap:{venue.value}@0.8s", rate=6.0)
     book = LocalBook(venue, "BTC")
     decoder = (
         make_decoder(venue, instruments=Instruments.packaged()) if venue is Venue.OKX else make_decoder(venue)
@@ -106,7 +106,7 @@ async def test_stream_books_sync_gap_and_resubscribe(make_emulator, http, venue:
     path, sub = SUBSCRIBE[venue]
     async with http.ws_connect(emu.endpoints[venue.value]["ws"] + path) as ws:
         await ws.send_str(json.dumps(sub))
-        outcomes = await pump(ws, book, decoder, 2.5)
+        outcomes = await pump(ws, book, decoder, 1.5)
         assert outcomes[0] is Applied.SNAPSHOT
         assert Applied.GAP in outcomes and book.needs_resync
         (logged,) = emu.fault_log.of("gap", venue)
@@ -115,7 +115,7 @@ async def test_stream_books_sync_gap_and_resubscribe(make_emulator, http, venue:
         # resubscribe: a new snapshot ends the resync
         await ws.send_str(json.dumps(UNSUBSCRIBE[venue]))
         await ws.send_str(json.dumps(sub))
-        await pump(ws, book, decoder, 1.0)
+        await pump(ws, book, decoder, 0.6)
         assert book.synced and book.stats.resyncs == 1
         await emu.stop_source()
         await pump(ws, book, decoder, 0.5)

@@ -40,7 +40,6 @@ def swap_symbol(exchange: object, base: str) -> str:
     return next(s for s, m in markets.items() if m["swap"] and m["base"] == base)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("venue", list(EXCHANGES))
 async def test_ccxt_pro_against_the_emulator(make_emulator, venue: str) -> None:  # type: ignore[no-untyped-def]
     emu: Emulator = await make_emulator(
@@ -91,7 +90,6 @@ async def test_ccxt_pro_against_the_emulator(make_emulator, venue: str) -> None:
         await ex.close()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("venue", ["binance", "bybit", "okx"])
 async def test_ccxt_pro_watch_liquidations(make_emulator, venue: str) -> None:  # type: ignore[no-untyped-def]
     emu: Emulator = await make_emulator(

@@ -104,6 +104,7 @@ def test_source_names() -> None:
         capture_venue("/data/capture.txt")
 
 
+@pytest.mark.slow
 async def test_capture_replays_through_the_emulator(
     make_emulator, http, shared: Callable[[str], Path]
 ) -> None:  # type: ignore[no-untyped-def]
@@ -158,7 +159,7 @@ async def test_the_simulator_drives_all_venues(make_emulator, http) -> None:  # 
             json.dumps({"op": "subscribe", "args": ["orderbook.50.BNBUSDT", "publicTrade.BNBUSDT"]})
         )
         trades = 0
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
             msg = await asyncio.wait_for(ws.receive(), 3)
             for ev in decoder.decode(msg.data, 0):
