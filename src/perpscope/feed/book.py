@@ -120,7 +120,7 @@ class SideLevels:
     """One side of a book: ``sizes`` price → size and ``prices`` ascending (bisect-maintained), so the best
     level is O(1); best-first numpy arrays are cached per version. Also the emulator's truth book."""
 
-    __slots__ = ("_cache", "_cache_version", "is_bid", "prices", "sizes", "version")
+    __slots__ = ("_cache", "_cache_version", "_cum", "_cum_version", "is_bid", "prices", "sizes", "version")
 
     def __init__(self, *, is_bid: bool) -> None:
         self.is_bid = is_bid
@@ -129,6 +129,8 @@ class SideLevels:
         self.version = 0
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
         self._cache_version = -1
+        self._cum: tuple[np.ndarray, np.ndarray] | None = None
+        self._cum_version = -1
 
     def clear(self) -> None:
         self.prices.clear()
@@ -171,13 +173,25 @@ class SideLevels:
         """(prices, sizes) best first."""
 
         if self._cache is None or self._cache_version != self.version:
-            px = np.fromiter(self.prices, dtype=np.float64, count=len(self.prices))
-            if self.is_bid:
-                px = px[::-1].copy()
-            sz = np.fromiter((self.sizes[p] for p in px.tolist()), dtype=np.float64, count=len(px))
+            order = self.prices[::-1] if self.is_bid else self.prices
+            px = np.array(order, dtype=np.float64)
+            sz = np.array(list(map(self.sizes.__getitem__, order)), dtype=np.float64)
             self._cache = (px, sz)
             self._cache_version = self.version
         return self._cache
+
+    def cumulative(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative size (base) and notional (USD) best first, with a leading 0: entry k sums the best k
+        levels. Cached per version, so repeated depth queries between updates are a binary search."""
+
+        if self._cum is None or self._cum_version != self.version:
+            px, sz = self.arrays()
+            self._cum = (
+                np.concatenate(([0.0], np.cumsum(sz))),
+                np.concatenate(([0.0], np.cumsum(sz * px))),
+            )
+            self._cum_version = self.version
+        return self._cum
 
 
 @dataclass(kw_only=True)
@@ -508,13 +522,11 @@ class LocalBook:
         mid = self.mid()
         if mid is None:
             return out
-        bp, bs = self._bids.arrays()
-        ap, az = self._asks.arrays()
+        bp, _ = self._bids.arrays()
+        ap, _ = self._asks.arrays()
         # cumulative sums best-first; a band's total is the cumsum at the count of levels inside it
-        b_cum = np.concatenate(([0.0], np.cumsum(bs)))
-        b_usd = np.concatenate(([0.0], np.cumsum(bs * bp)))
-        a_cum = np.concatenate(([0.0], np.cumsum(az)))
-        a_usd = np.concatenate(([0.0], np.cumsum(az * ap)))
+        b_cum, b_usd = self._bids.cumulative()
+        a_cum, a_usd = self._asks.cumulative()
         lo = mid * (1.0 - bands / 100.0)
         hi = mid * (1.0 + bands / 100.0)
         # bids are descending: count of bid prices >= lo

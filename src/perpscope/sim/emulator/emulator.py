@@ -165,8 +165,10 @@ class Emulator:
                 rng=random.Random(self.rng.random()),
             )
         sequenced = bool(getattr(self.source, "sequenced_books", False))
+        on_grid = bool(getattr(self.source, "levels_on_grid", False))
         for server in self.servers.values():
             server.sync_source_books = sequenced
+            server.source_on_grid = on_grid
         self.dispatch(self.source.initial_events())
         start_ms = now_ns() // NS_PER_MS
         for server in self.servers.values():

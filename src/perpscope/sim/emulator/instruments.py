@@ -79,28 +79,68 @@ class EmuInstrument:
     def lot_base(self) -> float:
         return self.lot * self.contract_size
 
+    @cached_property
+    def _round_px_cache(self) -> dict[float, float]:
+        return {}
+
     def round_px(self, price: float) -> float:
-        return round(round(price / self.tick) * self.tick, self.tick_decimals)
+        cache = self._round_px_cache
+        out = cache.get(price)
+        if out is None:
+            out = round(round(price / self.tick) * self.tick, self.tick_decimals)
+            if len(cache) > 200_000:
+                cache.clear()
+            cache[price] = out
+        return out
 
     def round_base(self, base: float) -> float:
         """Base-coin quantity rounded to the venue lot (0 when below half a lot)."""
 
         return round(round(base / self.lot_base) * self.lot_base, self.base_decimals)
 
+    def lots(self, n: int) -> float:
+        """``n`` lots in base coin."""
+
+        return round(n * self.lot_base, self.base_decimals)
+
     @cached_property
     def _fixed(self) -> bool:
         return self.venue in _FIXED_DECIMALS
 
+    @cached_property
+    def _px_cache(self) -> dict[float, str]:
+        return {}
+
+    @cached_property
+    def _qty_cache(self) -> dict[float, str]:
+        return {}
+
     def px(self, price: float) -> str:
-        text = f"{price:.{self.price_decimals}f}"
-        return text if self._fixed else _trim(text)
+        cache = self._px_cache
+        text = cache.get(price)
+        if text is None:
+            text = f"{price:.{self.price_decimals}f}"
+            if not self._fixed:
+                text = _trim(text)
+            if len(cache) > 200_000:  # prices wander: keep the memo bounded
+                cache.clear()
+            cache[price] = text
+        return text
 
     def qty(self, base: float) -> str:
         """Base coin → the venue's size text (contracts on OKX)."""
 
-        units = base / self.contract_size if self.contract_size != 1.0 else base
-        text = f"{units:.{self.qty_decimals}f}"
-        return text if self._fixed else _trim(text)
+        cache = self._qty_cache
+        text = cache.get(base)
+        if text is None:
+            units = base / self.contract_size if self.contract_size != 1.0 else base
+            text = f"{units:.{self.qty_decimals}f}"
+            if not self._fixed:
+                text = _trim(text)
+            if len(cache) > 200_000:
+                cache.clear()
+            cache[base] = text
+        return text
 
     def units(self, base: float) -> float:
         return base / self.contract_size

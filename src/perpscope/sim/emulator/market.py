@@ -143,14 +143,17 @@ class SymbolMarket:
         return list(out.items())
 
     def apply_levels(
-        self, bids: list[PriceLevel], asks: list[PriceLevel]
+        self, bids: list[PriceLevel], asks: list[PriceLevel], *, on_grid: bool = False
     ) -> tuple[list[PriceLevel], list[PriceLevel]]:
         """Apply absolute sizes to the truth book; returns the effective changes (deletes of absent levels
-        dropped), which is what the venues publish."""
+        dropped), which is what the venues publish. ``on_grid``: the levels are already on the venue's
+        tick and lot (no rounding needed)."""
 
         out = []
         for side, levels in ((self.bids, bids), (self.asks, asks)):
-            changes = [(p, q) for p, q in self._norm(levels) if q > 0 or p in side.sizes]
+            sizes = side.sizes
+            src = levels if on_grid else self._norm(levels)
+            changes = [(p, q) for p, q in src if q > 0 or p in sizes]
             if changes:
                 side.update(changes)
             out.append(changes)

@@ -203,6 +203,7 @@ class VenueServer:
         self.recorded: list[AnyEvent] | None = [] if config.record else None
         self.http_requests: Counter[str] = Counter()
         self.sync_source_books = False  # set by the emulator for sources with venue sequence numbers
+        self.source_on_grid = False  # the source's book levels are on each venue's tick and lot already
         self._source_books: dict[str, LocalBook] = {}
         self.stalled_until_ns = 0
         self.stall_lost = 0
@@ -377,7 +378,7 @@ class VenueServer:
         if isinstance(event, BookDelta | BookSnapshot) and self.sync_source_books:
             self._sequenced_book(m, event)
         elif isinstance(event, BookDelta):
-            bids, asks = m.apply_levels(event.bids, event.asks)
+            bids, asks = m.apply_levels(event.bids, event.asks, on_grid=self.source_on_grid)
             if bids or asks:
                 self.published["book_delta"] += 1
                 self.on_book(m, event.ts_event, bids, asks, snapshot=False)

@@ -90,9 +90,11 @@ class _Book:
         return p
 
     def _size(self, depth_rank: int, mid: float) -> float:
-        usd = self.rng.lognormvariate(math.log(4_000.0 + 600.0 * depth_rank), 0.9)
-        lot = self.inst.lot_base
-        return max(lot, self.inst.round_base(usd / mid))
+        """A resting size: a few thousand USD at the touch, growing with depth; heavy-tailed."""
+
+        r = self.rng.random()
+        usd = (4_000.0 + 600.0 * depth_rank) * (0.25 + 3.0 * r * r * r)
+        return self.inst.lots(max(1, int(usd / mid / self.inst.lot_base)))
 
     def _targets(self, bid0: int) -> tuple[list[int], list[int]]:
         g, nn = self.grid, self.n_near
@@ -104,6 +106,13 @@ class _Book:
         asks += list(range(ga, ga + self.n_far * g, g))
         return bids, asks
 
+    def _rank(self, k: int, *, bid: bool) -> int:
+        """Distance of a level from the touch in levels (sizes grow with it)."""
+
+        assert self.bid0 is not None
+        d = self.bid0 - k if bid else k - self.bid0 - 1
+        return d if d < self.n_near else self.n_near + (d - self.n_near) // self.grid
+
     def step(self, mid: float, *, churn: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """Move the book to ``mid``; returns the changed (price, size) levels per side (size 0 = removed)."""
 
@@ -111,27 +120,29 @@ class _Book:
         out_a: list[tuple[float, float]] = []
         tick = self.inst.tick
         bid0 = max(1, math.floor((mid - tick / 2) / tick))
+        price = self.price
         if bid0 != self.bid0:
             self.bid0 = bid0
             self.targets = self._targets(bid0)
-            for side, targets, out in (
-                (self.bids, self.targets[0], out_b),
-                (self.asks, self.targets[1], out_a),
+            for side, targets, out, is_bid in (
+                (self.bids, self.targets[0], out_b, True),
+                (self.asks, self.targets[1], out_a, False),
             ):
                 keep = set(targets)
-                for k in [k for k in side if k not in keep]:
+                for k in side.keys() - keep:  # set algebra in C: only the levels that move are visited
                     del side[k]
-                    out.append((self.price(k), 0.0))
-                for rank, k in enumerate(targets):
-                    if k not in side:
-                        side[k] = self._size(rank, mid)
-                        out.append((self.price(k), side[k]))
+                    out.append((price(k), 0.0))
+                for k in keep - side.keys():
+                    side[k] = q = self._size(self._rank(k, bid=is_bid), mid)
+                    out.append((price(k), q))
+        rng = self.rng
         for side, targets, out in ((self.bids, self.targets[0], out_b), (self.asks, self.targets[1], out_a)):
+            last = len(targets) - 1
             for _ in range(churn):
-                rank = min(len(targets) - 1, int(self.rng.expovariate(1 / 6.0)))
+                rank = min(last, int(rng.expovariate(1 / 6.0)))
                 k = targets[rank]
-                side[k] = self._size(rank, mid)
-                out.append((self.price(k), side[k]))
+                side[k] = q = self._size(rank, mid)
+                out.append((price(k), q))
         return out_b, out_a
 
     def best(self) -> tuple[float, float]:
@@ -148,8 +159,11 @@ class SeededSource:
     """A small deterministic (per seed) market: enough structure for books, tapes and pollers to be real.
 
     ``rate`` multiplies everything (a 0.1 s tick becomes 0.1/rate s of wall time); ``trades_per_s`` and
-    ``liquidations_per_s`` are per venue symbol at rate 1.
+    ``liquidations_per_s`` are per venue symbol at rate 1. Book levels are on each venue's tick and lot
+    (``levels_on_grid``), so the emulator does not round them again.
     """
+
+    levels_on_grid = True
 
     def __init__(
         self,

@@ -210,7 +210,7 @@ class BybitServer(VenueServer):
                 self.views.pop(key, None)  # nobody listens: the next subscriber starts from a fresh view
                 continue
             view = self._view(m, depth)
-            db, da = view.advance()
+            db, da = view.advance(bids, asks)
             if not (db or da):
                 continue
             view.seq += 1

@@ -266,7 +266,7 @@ class OkxServer(VenueServer):
                 topic = f"{channel}:{view.market.inst.instrument}"
                 if self.has_subscribers(topic):
                     view.last_push_ns = now
-                    b, a = view.levels()
+                    b, a = view.market.top(25)
                     self._publish(
                         topic,
                         wire.books(
@@ -306,7 +306,7 @@ class OkxServer(VenueServer):
                 self.views.pop(key, None)
                 continue
             view = self._view(m, channel)
-            db, da = view.advance()
+            db, da = view.advance(bids, asks)
             if not (db or da):
                 continue
             prev = view.seq
@@ -340,7 +340,7 @@ class OkxServer(VenueServer):
                     missing=view.seq,
                 )
                 continue
-            b, a = view.levels()
+            b, a = m.top(25)  # the view equals the truth's top N: its top 25 make the checksum
             self._publish(
                 topic,
                 wire.books(

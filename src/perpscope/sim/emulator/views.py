@@ -4,6 +4,8 @@ window are deleted, levels entering it are sent, so a client applying the deltas
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from ...model import PriceLevel
 from .market import SymbolMarket
 
@@ -32,26 +34,42 @@ class DepthView:
         self.asks = dict(a)
         return b, a
 
-    def levels(self) -> tuple[list[PriceLevel], list[PriceLevel]]:
-        return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
+    def levels(self, n: int | None = None) -> tuple[list[PriceLevel], list[PriceLevel]]:
+        """The published levels best first (the best ``n`` of each side when given)."""
 
-    def advance(self) -> tuple[list[PriceLevel], list[PriceLevel]]:
-        """The delta from the published view to the truth's current top N (and apply it to the view)."""
+        bids = sorted(self.bids.items(), reverse=True)
+        asks = sorted(self.asks.items())
+        return (bids, asks) if n is None else (bids[:n], asks[:n])
+
+    def advance(
+        self,
+        changed_bids: Sequence[PriceLevel] | None = None,
+        changed_asks: Sequence[PriceLevel] | None = None,
+    ) -> tuple[list[PriceLevel], list[PriceLevel]]:
+        """The delta from the published view to the truth's current top N (and apply it to the view).
+
+        ``changed_*`` are the truth's levels that just changed: with them only those and the levels crossing
+        the window edge are examined (set operations in C); without them every level of the window is."""
 
         m = self.market
         out: list[list[PriceLevel]] = []
-        for view, side in ((self.bids, m.bids), (self.asks, m.asks)):
+        for view, side, changed in ((self.bids, m.bids, changed_bids), (self.asks, m.asks, changed_asks)):
             top = side.top(self.depth)
             sizes = side.sizes
             changes: list[PriceLevel] = []
-            keep = set(top)
-            for p in [p for p in view if p not in keep]:
+            top_set = set(top)
+            for p in view.keys() - top_set:
                 del view[p]
                 changes.append((p, 0.0))
-            for p in top:
+            if changed is None:
+                candidates: Iterable[float] = top
+            else:
+                candidates = (top_set - view.keys()) | (top_set & {p for p, _ in changed})
+            for p in candidates:
                 q = sizes[p]
                 if view.get(p) != q:
                     view[p] = q
                     changes.append((p, q))
+            changes.sort(reverse=side.is_bid)  # as the venues list them: best first
             out.append(changes)
         return out[0], out[1]

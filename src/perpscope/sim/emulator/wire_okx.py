@@ -65,6 +65,34 @@ def checksum(bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> in
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+_LEVEL_TEXT: dict[tuple[str, float, float], str] = {}
+
+
+def level_checksum(inst: EmuInstrument, bids: Sequence[PriceLevel], asks: Sequence[PriceLevel]) -> int:
+    """:func:`checksum` from (price, base size) levels, with each level's ``px:sz`` text memoized (the top
+    of a book changes little from one push to the next)."""
+
+    memo = _LEVEL_TEXT
+    key0 = inst.instrument
+
+    def text(p: float, q: float) -> str:
+        t = memo.get((key0, p, q))
+        if t is None:
+            if len(memo) > 500_000:
+                memo.clear()
+            t = memo[(key0, p, q)] = f"{inst.px(p)}:{inst.qty(q)}"
+        return t
+
+    parts: list[str] = []
+    for i in range(25):
+        if i < len(bids):
+            parts.append(text(*bids[i]))
+        if i < len(asks):
+            parts.append(text(*asks[i]))
+    value = zlib.crc32(":".join(parts).encode())
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
 def books(
     inst: EmuInstrument,
     *,
@@ -91,9 +119,12 @@ def books(
         data["seqId"] = seq_id
         msg: dict[str, object] = {"arg": {"channel": channel, "instId": inst.instrument}, "data": [data]}
         return dumps(msg)
-    fb = book_levels(inst, full_bids if full_bids is not None else bids)
-    fa = book_levels(inst, full_asks if full_asks is not None else asks)
-    data["checksum"] = checksum(fb, fa)
+    # the checksum covers the top 25 levels of the book after this push
+    data["checksum"] = level_checksum(
+        inst,
+        (full_bids if full_bids is not None else bids)[:25],
+        (full_asks if full_asks is not None else asks)[:25],
+    )
     data["prevSeqId"] = prev_seq_id
     data["seqId"] = seq_id
     return dumps({"arg": {"channel": channel, "instId": inst.instrument}, "action": action, "data": [data]})
