@@ -54,6 +54,13 @@ async def pump(
     return out
 
 
+async def drain(ws: aiohttp.ClientWebSocketResponse, book: LocalBook, decoder: object) -> None:
+    """After the source stopped: apply what is still on its way, until the socket is quiet."""
+
+    while await pump(ws, book, decoder, 0.4):
+        pass
+
+
 def truth(
     emu: Emulator, venue: Venue, depth: int | None
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -90,7 +97,7 @@ async def test_binance_book_sync_gap_and_rest_resync(make_emulator, http) -> Non
         book.apply(await rest_snapshot(http, emu))
         assert not book.needs_snapshot and book.stats.resyncs == 1
         await emu.stop_source()
-        await pump(ws, book, decoder, 0.5)
+        await drain(ws, book, decoder)
     assert book.synced and book.stats.gaps == 1 and book.stats.crossed == 0
     bids, asks = truth(emu, Venue.BINANCE, None)
     assert book.levels("bid") == bids and book.levels("ask") == asks
@@ -118,7 +125,7 @@ async def test_stream_books_sync_gap_and_resubscribe(make_emulator, http, venue:
         await pump(ws, book, decoder, 0.6)
         assert book.synced and book.stats.resyncs == 1
         await emu.stop_source()
-        await pump(ws, book, decoder, 0.5)
+        await drain(ws, book, decoder)
     assert book.stats.gaps == 1 and book.stats.crossed == 0
     bids, asks = truth(emu, venue, DEPTH[venue])
     assert book.levels("bid") == bids and book.levels("ask") == asks
@@ -134,6 +141,7 @@ async def test_hyperliquid_snapshots_track_the_book(make_emulator, http) -> None
         outcomes = await pump(ws, book, decoder, 1.5)
         assert outcomes.count(Applied.SNAPSHOT) >= 3
         await emu.stop_source()
-        await pump(ws, book, decoder, 0.6)
+        await asyncio.sleep(0.3)  # the last block
+        await drain(ws, book, decoder)
     bids, asks = truth(emu, Venue.HYPERLIQUID, 20)
     assert book.levels("bid") == bids and book.levels("ask") == asks

@@ -77,15 +77,24 @@ async def test_ccxt_pro_against_the_emulator(make_emulator, venue: str) -> None:
             book = await asyncio.wait_for(ex.watch_order_book(symbol), 15)
         assert book["bids"][0][0] < book["asks"][0][0]
         await emu.stop_source()
-        await asyncio.sleep(0.8)  # let the last updates (and Hyperliquid's block) arrive
-        book = ex.orderbooks[symbol]
         m = emu.server(venue).markets["BTC"]
         depth = {"binance": 10**6, "bybit": 50, "okx": 400, "hyperliquid": 20}[venue]
         bids, asks = m.top(depth)
-        for got, want in ((book["bids"], bids), (book["asks"], asks)):
-            assert [x[0] for x in got] == [p for p, _ in want]
-            assert [x[1] * contract_size for x in got] == pytest.approx([q for _, q in want], rel=1e-9)
 
+        def same() -> bool:
+            book = ex.orderbooks[symbol]
+            for got, want in ((book["bids"], bids), (book["asks"], asks)):
+                if [x[0] for x in got] != [p for p, _ in want]:
+                    return False
+                if [x[1] * contract_size for x in got] != pytest.approx([q for _, q in want], rel=1e-9):
+                    return False
+            return True
+
+        for _ in range(50):  # the last updates (and Hyperliquid's next block) are on their way
+            if same():
+                break
+            await asyncio.sleep(0.1)
+        assert same()
     finally:
         await ex.close()
 
