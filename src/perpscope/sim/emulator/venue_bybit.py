@@ -480,8 +480,9 @@ class BybitServer(VenueServer):
             keep &= t < cursor
         t, oi = t[keep][::-1], oi[keep][::-1]  # newest first
         page_t, page_oi = t[:limit], oi[:limit]
+        # openInterest is the sum of both sides; singleOpenInterest (added 2026-06) one side
         rows = [
-            {"openInterest": m.inst.qty(2.0 * v), "timestamp": str(ts)}
+            {"openInterest": m.inst.qty(2.0 * v), "singleOpenInterest": m.inst.qty(v), "timestamp": str(ts)}
             for ts, v in zip(page_t.tolist(), page_oi.tolist(), strict=True)
         ]
         next_cursor = str(int(page_t[-1])) if len(t) > limit and len(page_t) else ""
