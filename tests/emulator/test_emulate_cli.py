@@ -97,3 +97,15 @@ def test_emulate_rejects_a_bad_fault_spec() -> None:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 2 and out == ""
     assert "expected KIND:VENUE@WHEN" in err
+
+
+def test_emulate_source_options() -> None:
+    proc = _start(
+        "--source", "seeded", "--source-option", "trades_per_s=30", "--duration", "1s", "--venues", "okx"
+    )
+    assert set(_first_line(proc)) == {"okx"}
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    bad = _start("--source", "seeded", "--source-option", "nonsense=1")
+    _, err = bad.communicate(timeout=20)
+    assert bad.returncode == 2 and "bad source option" in err

@@ -54,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="'sim' (the synthetic market simulator, default), 'seeded' (a lighter, busier generator) or a "
         "capture file [VENUE:]PATH in a `perpscope decode` line format",
     )
+    p.add_argument(
+        "--source-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a sim/seeded source keyword, repeatable (e.g. trades_per_s=30, book_churn=0, step_s=0.25)",
+    )
     p.add_argument("--faults", default=None, help="fault spec, e.g. drop:binance@30s,malformed:okx@0.01")
     p.add_argument(
         "--rate", type=float, default=1.0, help="market pace multiplier / replay speed (default 1)"
@@ -74,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     if args.port_base and not 1 <= args.port_base <= 65532:
         raise ValueError("--port-base must be within 1..65532 (or 0 for ephemeral ports)")
     duration_s = parse_duration_ns(args.duration) / NS_PER_S if args.duration else None
+    options: dict[str, object] = {}
+    for item in args.source_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--source-option {item!r}: use KEY=VALUE")
+        options[key.strip()] = _number(value.strip())
     config = EmulatorConfig(
         venues=parse_venues(args.venues),
         symbols=parse_symbols(args.symbols),
@@ -85,10 +98,20 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         fault_log=args.fault_log,
         loop_capture=args.loop,
+        sim_options=options,
     )
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
     asyncio.run(_serve(config, duration_s))
     return 0
+
+
+def _number(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
 
 
 async def _serve(config: EmulatorConfig, duration_s: float | None) -> None:

@@ -117,6 +117,12 @@ class Emulator:
         await self.stop()
 
     def _make_source(self) -> MarketSource:
+        try:
+            return self._build_source()
+        except TypeError as exc:  # an unknown or ill-typed sim_options keyword
+            raise ValueError(f"bad source option: {exc}") from None
+
+    def _build_source(self) -> MarketSource:
         src = self.config.source
         if not isinstance(src, str):
             return src
