@@ -109,3 +109,13 @@ def test_emulate_source_options() -> None:
     bad = _start("--source", "seeded", "--source-option", "nonsense=1")
     _, err = bad.communicate(timeout=20)
     assert bad.returncode == 2 and "bad source option" in err
+
+
+def test_emulate_port_in_use_is_a_clean_error() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _start("--port-base", str(port), "--duration", "1s")
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and out == "" and "address already in use" in err

@@ -101,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
         sim_options=options,
     )
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
-    asyncio.run(_serve(config, duration_s))
+    try:
+        asyncio.run(_serve(config, duration_s))
+    except OSError as exc:  # a port in use, an address that cannot be bound
+        raise ValueError(f"cannot start the servers on {args.host}: {exc}") from None
     return 0
 
 

@@ -176,6 +176,8 @@ class FaultLog:
 
     path: str | Path | None = None  # "-" → stderr
     records: list[dict[str, object]] = field(default_factory=list)
+    max_records: int = 100_000  # kept in memory (the file keeps everything): days of malformed frames add up
+    dropped_records: int = 0
     start_ns: int = 0
     _fh: IO[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -201,6 +203,10 @@ class FaultLog:
         rec.update(details)
         with self._lock:
             self.records.append(rec)
+            if len(self.records) > 2 * self.max_records:
+                cut = len(self.records) - self.max_records
+                del self.records[:cut]
+                self.dropped_records += cut
             if self._fh is not None:
                 self._fh.write(json.dumps(rec, default=str) + "\n")
                 self._fh.flush()
