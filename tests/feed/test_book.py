@@ -299,3 +299,14 @@ def test_bookset_dispatch() -> None:
     assert len(books) == 2
     assert [b.venue for b in books.needing_snapshot()] == [Venue.BINANCE]
     assert books.book("bybit", "BTC").best_bid() == (100.0, 1.0)
+
+
+def test_crossed_snapshot_keeps_the_buffered_stream() -> None:
+    book = LocalBook(B, "BTC")
+    book.apply(delta(B, 22, [(100.0, 5.0)], first=16, prev=15))
+    assert book.apply(snap(B, 20, [(103.0, 1.0)], BASE_ASKS)) is Applied.CROSSED  # a bad snapshot
+    assert book.needs_resync and book.buffered == 1
+    book.apply(delta(B, 25, asks=[(101.0, 0.0)], first=23, prev=22))
+    assert book.apply(snap(B, 20, BASE_BIDS, BASE_ASKS)) is Applied.SNAPSHOT  # a good one
+    assert book.synced and book.last_update_id == 25 and book.best_bid() == (100.0, 5.0)
+    assert [b.symbol for b in BookSet()] == []

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, NamedTuple
@@ -450,7 +450,7 @@ class LocalBook:
             return Applied.CROSSED  # snapshots only: the next block replaces it, nothing to resync
         bid, ask = self._bids.best(), self._asks.best()
         rec = self._record(ts_recv, self._seq.last_id, update_id, f"crossed book (bid {bid} >= ask {ask})")
-        self._seq.buffer.clear()
+        # deltas buffered before a crossed snapshot stay: the stream is fine, the snapshot was not
         return self._raise_or(rec, Applied.CROSSED)
 
     def _touch(self, ts_event: int, ts_recv: int) -> None:
@@ -586,7 +586,7 @@ class BookSet:
     def needing_snapshot(self) -> list[LocalBook]:
         return [b for b in self.books.values() if b.needs_snapshot]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[LocalBook]:
         return iter(self.books.values())
 
     def __len__(self) -> int:
