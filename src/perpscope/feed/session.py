@@ -45,6 +45,7 @@ class ConnectionPlan:
     keepalive: Keepalive | None = None
     stale_after_s: float = 30.0  # no frame for this long → the connection is dead: reconnect
     rotate_after_s: float | None = None  # planned reconnect before a venue cut-off
+    books: bool = False  # carries order books: resubscribing gives fresh snapshots after a gap
 
 
 EventSink = Callable[[Sequence[AnyEvent]], None]
@@ -71,6 +72,16 @@ class WsSession:
         self.on_connect = on_connect
         self._pending_gap: tuple[int, str] | None = None  # (from_ns, reason) awaiting recovery
         self._last_ns: int | None = None
+        self._kick: asyncio.Event | None = None
+        self._kick_reason = ""
+
+    def request_reconnect(self, reason: str) -> None:
+        """Reconnect now (and so resubscribe): how a Bybit/OKX/Hyperliquid book gets a fresh snapshot after a
+        sequence gap. The time until data flows again is recorded as a gap with ``reason``."""
+
+        self._kick_reason = reason
+        if self._kick is not None:
+            self._kick.set()
 
     @property
     def venue(self) -> str:
@@ -86,7 +97,8 @@ class WsSession:
                 break
             if self._pending_gap is None:
                 self._pending_gap = (self._last_ns or now_ns(), reason)
-            delay = 0.0 if reason == "rotation" else self.backoff.next_delay()
+            planned = reason == "rotation" or reason.startswith("resync")
+            delay = 0.0 if planned else self.backoff.next_delay()
             log.info("%s: %s; reconnecting in %.2fs", self.plan.stream, reason, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -136,6 +148,8 @@ class WsSession:
         plan = self.plan
         started = now_ns()
         stop_wait = asyncio.create_task(stop.wait())
+        self._kick = asyncio.Event()
+        kick_wait = asyncio.create_task(self._kick.wait())
         try:
             while True:
                 if plan.rotate_after_s is not None and (now_ns() - started) / NS_PER_S >= plan.rotate_after_s:
@@ -143,11 +157,15 @@ class WsSession:
                     return "rotation"
                 recv = asyncio.create_task(ws.receive())
                 done, _ = await asyncio.wait(
-                    {recv, stop_wait}, timeout=plan.stale_after_s, return_when="FIRST_COMPLETED"
+                    {recv, stop_wait, kick_wait}, timeout=plan.stale_after_s, return_when="FIRST_COMPLETED"
                 )
                 if stop_wait in done:
                     recv.cancel()
                     return "stopped"
+                if kick_wait in done and recv not in done:
+                    recv.cancel()
+                    self._pending_gap = (now_ns(), self._kick_reason)
+                    return self._kick_reason
                 if not done:
                     recv.cancel()
                     self._pending_gap = (self._last_ns or now_ns(), "stale")
@@ -165,6 +183,7 @@ class WsSession:
                     return f"disconnect: {ws.exception()!r}"
         finally:
             stop_wait.cancel()
+            kick_wait.cancel()
 
     def _handle(self, data: str | bytes, decoder: VenueDecoder) -> None:
         ts = now_ns()
