@@ -1,0 +1,136 @@
+"""Soak: the emulator (its own process) at a busy rate for all four venues and six symbols, the collector
+(this process) writing everything to a fresh store. Prints one JSON object as the last line:
+``msgs_per_s`` sustained (frames received), ``events_per_s``, ``p50_ms``/``p99_ms`` from the venue's event
+time to the collector handing the event to the store writer (the writer then flushes every
+``--flush-interval``), ``peak_rss_mb`` and RSS at start/end of the measured span (flat memory), and ``lost``:
+trades missing from each venue's contiguous trade-id sequence plus book sequence gaps.
+
+    python bench/soak.py --seconds 60 --rate 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from perpscope.feed.collector import Collector, CollectorConfig
+from perpscope.feed.plans import roots_from_json
+from perpscope.model import Trade
+from perpscope.store import Store
+from perpscope.symbols import DEFAULT_SYMBOLS
+from perpscope.timeutil import now_ns
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class MeasuringWriter:
+    """Wraps the store writer: latency samples at hand-off, trade ids per (venue, symbol) for loss."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.latency_ms: list[float] = []
+        self.ids: dict[tuple[str, str], list[int]] = defaultdict(list)
+
+    def extend(self, events: list) -> None:  # type: ignore[type-arg]
+        t = now_ns()
+        for e in events:
+            self.latency_ms.append((t - e.ts_event) / 1e6)
+            if isinstance(e, Trade) and e.trade_id.isdigit():
+                self.ids[(e.venue.value, e.symbol)].append(int(e.trade_id))
+        self.inner.extend(events)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--rate", type=float, default=10.0, help="emulated market pace (10 = 10x a busy market)")
+    ap.add_argument("--source", default="seeded")
+    ap.add_argument("--flush-interval", type=float, default=1.0)
+    args = ap.parse_args()
+
+    emu = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "perpscope",
+            "emulate",
+            "--source",
+            args.source,
+            "--rate",
+            str(args.rate),
+            "--fault-log",
+            "/dev/null",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        endpoints = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
+        store = Store(Path(tempfile.mkdtemp(prefix="perpscope-soak-")))
+        cfg = CollectorConfig(symbols=DEFAULT_SYMBOLS, roots=roots_from_json(endpoints))
+        rss: list[float] = []
+
+        async def run() -> tuple[Collector, MeasuringWriter, float]:
+            with store.writer(flush_interval_s=args.flush_interval) as w:
+                mw = MeasuringWriter(w)
+                col = Collector(cfg, writer=mw)  # type: ignore[arg-type]
+                stop = asyncio.Event()
+                task = asyncio.create_task(col.run(stop))
+                await asyncio.sleep(5.0)  # warm-up: connections, snapshots
+                m0 = sum(s.messages for s in col.health.streams.values())
+                mw.latency_ms.clear()
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < args.seconds:
+                    rss.append(rss_mb())
+                    await asyncio.sleep(1.0)
+                elapsed = time.monotonic() - t0
+                m1 = sum(s.messages for s in col.health.streams.values())
+                stop.set()
+                await task
+                col.msgs_measured = m1 - m0  # type: ignore[attr-defined]
+                return col, mw, elapsed
+
+        col, mw, elapsed = asyncio.run(run())
+    finally:
+        emu.terminate()
+        emu.wait(10)
+    lat = np.asarray(mw.latency_ms)
+    lost = 0
+    for ids in mw.ids.values():
+        a = np.unique(np.asarray(ids))
+        lost += int(a[-1] - a[0] + 1 - a.size) if a.size else 0
+    book_gaps = sum(b.stats.gaps for b in col.books.books.values())
+    out = {
+        "seconds": round(elapsed, 1),
+        "rate": args.rate,
+        "msgs_per_s": round(col.msgs_measured / elapsed, 1),  # type: ignore[attr-defined]
+        "events_per_s": round(lat.size / elapsed, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
+        "p99_ms": round(float(np.percentile(lat, 99)), 2) if lat.size else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_start_mb": round(rss[0], 1) if rss else None,
+        "rss_end_mb": round(rss[-1], 1) if rss else None,
+        "lost": lost + book_gaps,
+        "parse_errors": sum(s.parse_errors for s in col.health.streams.values()),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
