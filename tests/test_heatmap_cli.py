@@ -160,3 +160,25 @@ def test_fetch_from_the_emulator(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("flag", "field", "value"),
+    [("--turnover", "turnover_per_h", "0.05"), ("--substeps", "intrabar_substeps", "4")],
+)
+def test_optional_engine_flags_follow_engine_params(flag: str, field: str, value: str) -> None:
+    """``--turnover``/``--substeps`` exist exactly when EngineParams has the field, and reach it."""
+
+    import dataclasses
+
+    from perpscope.cli import build_parser
+    from perpscope.commands.heatmap import engine_params
+    from perpscope.heatmap.params import EngineParams
+
+    parser = build_parser()
+    if field in {f.name for f in dataclasses.fields(EngineParams)}:
+        args = parser.parse_args(["heatmap", "BTC", flag, value])
+        assert float(getattr(engine_params(args), field)) == float(value)
+    else:
+        with pytest.raises(SystemExit):
+            parser.parse_args(["heatmap", "BTC", flag, value])
