@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 
 from rich import box
 from rich.table import Table
 
 from ..analytics.funding import DAY_NS, funding_scoreboard
-from ..model import Kind
-from ..symbols import parse_symbols
-from ..timeutil import format_ns, parse_time_ns
+from ..feed.history import fetch_funding_history
+from ..feed.plans import VenueRoots
+from ..model import Kind, Venue
+from ..store import Store
+from ..symbols import parse_symbols, parse_venues
+from ..timeutil import NS_PER_MS, format_ns, now_ns, parse_time_ns
 from ._market import add_common, console, latest_ts, open_store, pct, print_json, usd
 
 EPILOG = """\
 Per venue and symbol: current/predicted rate, last settled rate, interval, the rate per 8 h and as a
 simple APR, and its percentile against its own 30- and 90-day hourly history; then an "all" row with the
-OI-weighted cross-venue average. History comes from the store (collect or import funding first).
+OI-weighted cross-venue average. History comes from the store (collect or import funding first) or,
+with --fetch, from the venues' public REST (settled rates of the last 90 days, stored idempotently first).
 
 examples:
   perpscope funding
   perpscope funding --symbols BTC,ETH --json
   perpscope funding --at 2026-05-01T00:00Z
+  perpscope funding --fetch --symbols BTC,ETH --venues binance,bybit,okx,hyperliquid
 """
 
 
@@ -37,13 +44,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument(
         "--at", default=None, metavar="TS", help="evaluate as of this time (default: latest stored)"
     )
+    p.add_argument("--fetch", action="store_true", help="first fetch 90 days of settled funding over REST")
+    p.add_argument("--venues", default=None, help="with --fetch: comma list (default: all four)")
+    p.add_argument(
+        "--rest-url",
+        action="append",
+        default=[],
+        metavar="VENUE=URL",
+        help="with --fetch: a venue's REST root",
+    )
     add_common(p)
     p.set_defaults(func=run)
+
+
+def fetch_into_store(store: Store, args: argparse.Namespace, symbols: list[str]) -> None:
+    """90 days of settled funding from the venues' public REST into the store (idempotent per request)."""
+
+    roots = {}
+    for item in args.rest_url:
+        venue, _, url = item.partition("=")
+        if not url:
+            raise ValueError(f"bad --rest-url {item!r}: use VENUE=URL")
+        roots[Venue(venue.strip().lower())] = VenueRoots(ws=url, rest=url)
+    end_ms = now_ns() // NS_PER_MS
+    start_ms = end_ms - 90 * DAY_NS // NS_PER_MS
+    venues = parse_venues(args.venues)
+    events, notes = asyncio.run(
+        fetch_funding_history(venues=venues, symbols=symbols, start_ms=start_ms, end_ms=end_ms, roots=roots)
+    )
+    for note in notes:
+        console().print(f"[yellow]fetch: {note}[/]")
+    for (venue, symbol), group in itertools.groupby(events, key=lambda f: (f.venue.value, f.symbol)):
+        rows = list(group)
+        store.write_batch(
+            rows, source_id=f"funding-fetch/{venue}/{symbol}/{rows[0].ts_event}-{rows[-1].ts_event}"
+        )
+    console().print(
+        f"fetched {len(events):,} settled funding rates from {', '.join(v.value for v in venues)}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     store = open_store(args)
     symbols = parse_symbols(args.symbols)
+    if args.fetch:
+        fetch_into_store(store, args, symbols)
     now = parse_time_ns(args.at) if args.at else latest_ts(store, Kind.FUNDING, symbols)
     if now is None:
         print("no funding stored for " + ", ".join(symbols) + " (collect or import some first)")
