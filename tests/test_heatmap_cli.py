@@ -182,3 +182,20 @@ def test_optional_engine_flags_follow_engine_params(flag: str, field: str, value
     else:
         with pytest.raises(SystemExit):
             parser.parse_args(["heatmap", "BTC", flag, value])
+
+
+def test_store_derives_bars_from_candles_and_oi(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A venue with candles + open interest but no bars gets its bars derived (and stored) on the way."""
+
+    from perpscope.model import Candle, Funding, Kind, OpenInterest
+
+    sim = simulate(SimConfig(seed=4, venues=(Venue.BYBIT,), duration_ns=DAY))
+    store = Store(tmp_path)
+    keep = (Candle, OpenInterest, Funding)
+    store.write_batch((e for e in sim.events() if isinstance(e, keep)), source_id="sim-candles")
+    assert store.read(Kind.BAR).num_rows == 0
+    rc, out, err = _run(capsys, "BTC", "--data-dir", str(tmp_path), "--window", "6h", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["venues"] == ["bybit"] and len(d["time"]) == 72
+    assert store.read(Kind.BAR, venue="bybit").num_rows > 250
