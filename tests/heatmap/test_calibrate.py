@@ -30,7 +30,8 @@ from perpscope.heatmap.calibrate import (
     spearman,
     sum_per_bar,
 )
-from perpscope.heatmap.calibrate_model import CALIBRATED_LEVERAGE, DEFAULT_SUBSTEPS, CalibrationModel
+from perpscope.heatmap.calibrate_model import DEFAULT_SUBSTEPS, CalibrationModel
+from perpscope.heatmap.params import DEFAULT_LEVERAGE
 
 MIN5 = 300_000_000_000  # ns
 MIN30 = 6 * MIN5
@@ -381,7 +382,7 @@ def test_command_json_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             assert 0.0 <= out[side][who]["r2_log"] <= 1.0
     assert out["bars"] == 24 and out["bar_ms"] == 1_800_000
     assert out["params"]["substeps"] == DEFAULT_SUBSTEPS
-    assert out["params"]["engine"]["leverage"] == list(CALIBRATED_LEVERAGE)
+    assert out["params"]["engine"]["leverage"] == list(DEFAULT_LEVERAGE)
 
 
 def test_command_flags_reach_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

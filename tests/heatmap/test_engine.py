@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from perpscope.heatmap.bins import bin_index, price_edges
 from perpscope.heatmap.engine import compute_heatmap, run_engine
-from perpscope.heatmap.params import WINDOW_PRESETS, EngineParams, parse_leverage_mix
+from perpscope.heatmap.params import DEFAULT_LEVERAGE, WINDOW_PRESETS, EngineParams, parse_leverage_mix
 from perpscope.heatmap.reference import reference_heatmap, run_reference
 from perpscope.heatmap.series import BarSeries
 from perpscope.heatmap.synthetic import random_walk_series
@@ -277,7 +277,7 @@ def test_parts_sum_to_aggregate() -> None:
         _close(sum(getattr(p, name) for p in hm.by_venue.values()), total, scale)
         _close(sum(getattr(p, name) for p in hm.by_leverage.values()), total, scale)
     assert set(hm.by_venue) == {"binance", "bybit", "hyperliquid"}
-    assert set(hm.by_leverage) == {10.0, 25.0, 50.0, 100.0}
+    assert set(hm.by_leverage) == set(DEFAULT_LEVERAGE)
     no_parts = compute_heatmap(series, EngineParams(max_columns=100), window="3d", parts=False)
     _close(no_parts.long_usd, hm.long_usd, scale)
     assert not no_parts.by_venue and not no_parts.by_leverage
@@ -376,7 +376,7 @@ def test_params_validation_and_leverage_mix() -> None:
         with pytest.raises(ValueError):
             EngineParams(**kw)  # type: ignore[arg-type]
     d = EngineParams().describe()
-    assert d["leverage"] == [10.0, 25.0, 50.0, 100.0] and abs(sum(d["weights"]) - 1.0) < 1e-12  # type: ignore[arg-type]
+    assert d["leverage"] == list(DEFAULT_LEVERAGE) and abs(sum(d["weights"]) - 1.0) < 1e-12  # type: ignore[arg-type]
 
 
 def test_engine_on_real_week(shared: Callable[[str], Path]) -> None:
@@ -414,6 +414,6 @@ def test_output_is_json_ready_and_labelled() -> None:
     assert d["estimated"] is True and d["symbol"] == "BTC" and d["venues"] == ["binance"]
     assert len(d["time"]) == hm.n_time and len(d["price"]) == hm.n_price
     assert len(d["long_usd"]) == hm.n_time and len(d["long_usd"][0]) == hm.n_price
-    assert d["params"]["leverage"] == [10.0, 25.0, 50.0, 100.0] and d["params"]["window_slots"] == 144
+    assert d["params"]["leverage"] == list(DEFAULT_LEVERAGE) and d["params"]["window_slots"] == 144
     res = run_engine(random_walk_series(200, seed=12), EngineParams(), display=False)
     assert res.heatmap is None and res.long.consumed_usd.shape == (200,)

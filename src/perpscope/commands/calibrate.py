@@ -13,15 +13,13 @@ from rich.table import Table
 
 from ..heatmap.calibrate import CalibrationReport, calibrate, load_bars, load_realized
 from ..heatmap.calibrate_model import (
-    CALIBRATED_LEVERAGE,
-    CALIBRATED_WEIGHTS,
     DEFAULT_BACKGROUND,
     DEFAULT_SUBSTEPS,
     DEFAULT_TURNOVER_PER_H,
     CalibrationModel,
     default_engine_params,
 )
-from ..heatmap.params import EngineParams, parse_leverage_mix
+from ..heatmap.params import DEFAULT_LEVERAGE, DEFAULT_WEIGHTS, EngineParams, parse_leverage_mix
 from ..model import Venue
 from ..timeutil import NS_PER_MS, format_ns, parse_duration_ns, parse_time_ns
 
@@ -59,9 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="score bars opening at/after TS (ISO or ms); earlier bars only warm the book up",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    default_mix = ",".join(
-        f"{lv:g}:{w:g}" for lv, w in zip(CALIBRATED_LEVERAGE, CALIBRATED_WEIGHTS, strict=True)
-    )
+    default_mix = ",".join(f"{lv:g}:{w:g}" for lv, w in zip(DEFAULT_LEVERAGE, DEFAULT_WEIGHTS, strict=True))
     g = p.add_argument_group("engine assumptions (EngineParams)")
     g.add_argument("--leverage", default=None, help=f"leverage mix LEV:WEIGHT,... (default {default_mix})")
     g.add_argument(

@@ -13,7 +13,8 @@ Chosen on the first half of the 6-month hourly file, reported on its second half
    of the standing OI) plus the sub-slot's own decrease, which the engine's proportional close rule takes
    from every cohort; the sub-slot then reopens it (plus its own increase) at its entry price. Net OI is
    unchanged; liquidation levels keep forming near the traded price and are consumed once when swept.
-3. **Leverage mix** (an engine parameter): the engine's default mix with a 125× tail.
+3. **Leverage mix** (an engine parameter): the engine's default mix (10/25/50/100/125× at
+   35/30/20/10/5 %, ``params.DEFAULT_LEVERAGE``), so calibration scores what ``run_engine`` draws.
 4. **Background** (post-processing, off by default). A uniform density of ``background × OI`` USD per
    unit of relative price, regenerated at each scored bar's open, adds ``background × baseline`` to the
    bar's consumed USD: positions the cohorts cannot see. It only helped before step 3.
@@ -39,17 +40,13 @@ from .series import BarSeries
 DEFAULT_SUBSTEPS = 8
 DEFAULT_TURNOVER_PER_H = 0.3
 DEFAULT_BACKGROUND = 0.0
-# The engine's default mix with 5 % moved from 100× to Binance's maximum 125× (liquidation 0.40 % from
-# entry): the nearest levels are what small bars sweep. Chosen on H1 against the engine default.
-CALIBRATED_LEVERAGE: tuple[float, ...] = (10.0, 25.0, 50.0, 100.0, 125.0)
-CALIBRATED_WEIGHTS: tuple[float, ...] = (0.35, 0.30, 0.20, 0.10, 0.05)
 
 
 def default_engine_params() -> EngineParams:
-    """The engine's defaults with the calibrated leverage mix and one display column per slot
-    (calibration needs every slot's consumed USD, never the display matrices)."""
+    """The engine's own defaults (its leverage mix is the calibrated one, ``params.DEFAULT_LEVERAGE``) with
+    one display column per slot (calibration needs every slot's consumed USD, never the display matrices)."""
 
-    return EngineParams(leverage=CALIBRATED_LEVERAGE, weights=CALIBRATED_WEIGHTS, max_columns=None)
+    return EngineParams(max_columns=None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,11 +18,12 @@ BinScale = Literal["log", "linear"]
 
 # Default leverage mix (weights of new notional per leverage). Rationale (docs/heatmap.md): the higher the
 # leverage, the closer the liquidation price and the sooner such positions are liquidated or cut, so the
-# standing notional is dominated by moderate leverage and weight falls as leverage rises. 10/25/50/100× at
-# 35/30/20/15 % is the project's first-cut mix: a round, untuned prior (calibration may move it; it is never
-# fitted to one week).
-DEFAULT_LEVERAGE: tuple[float, ...] = (10.0, 25.0, 50.0, 100.0)
-DEFAULT_WEIGHTS: tuple[float, ...] = (0.35, 0.30, 0.20, 0.15)
+# standing notional is dominated by moderate leverage and weight falls as leverage rises. 10/25/50/100/125×
+# at 35/30/20/10/5 % is the calibrated mix (docs/calibration.md): the first-cut 10/25/50/100× at
+# 35/30/20/15 % with 5 % moved from 100× to Binance's maximum 125×, chosen on the first half of the hourly
+# file only and reported out of sample. ``perpscope calibrate`` scores exactly these defaults.
+DEFAULT_LEVERAGE: tuple[float, ...] = (10.0, 25.0, 50.0, 100.0, 125.0)
+DEFAULT_WEIGHTS: tuple[float, ...] = (0.35, 0.30, 0.20, 0.10, 0.05)
 
 # Display windows (``--window``); any duration ``parse_duration_ns`` understands works too.
 WINDOW_PRESETS: tuple[str, ...] = ("12h", "24h", "3d", "7d", "30d", "90d", "180d", "1y")
