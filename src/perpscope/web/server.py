@@ -268,10 +268,14 @@ def levels_payload(store: Store, *, symbol: str, window: str) -> dict[str, Any]:
     }
 
 
-def _clean_json(obj: Any) -> web.Response:
+def _clean_json(obj: Any, *, clean: bool = True) -> web.Response:
+    """JSON body; ``clean=False`` for payloads already free of NaN/numpy values (the large matrices)."""
+
     from ..commands._market import _clean
 
-    return web.Response(body=msgspec.json.encode(_clean(obj)), content_type="application/json")
+    return web.Response(
+        body=msgspec.json.encode(_clean(obj) if clean else obj), content_type="application/json"
+    )
 
 
 @web.middleware
@@ -295,9 +299,9 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         return web.json_response({"error": f"internal error: {type(exc).__name__}"}, status=500)
 
 
-def _api(fn: Any) -> Any:
+def _api(fn: Any, *, clean: bool = True) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return _clean_json(await asyncio.to_thread(fn, request, request.app[STORE_KEY]))
+        return _clean_json(await asyncio.to_thread(fn, request, request.app[STORE_KEY]), clean=clean)
 
     return handler
 
@@ -429,7 +433,7 @@ def make_app(
         ("depth", _h_depth),
         ("levels", _h_levels),
     ):
-        app.router.add_get(f"/api/{name}", _api(fn))
+        app.router.add_get(f"/api/{name}", _api(fn, clean=name not in ("heatmap", "liqmap")))
     app.router.add_get("/api/status", _status)
     app.router.add_get("/ws/tape", _tape)
     return app
