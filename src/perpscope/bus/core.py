@@ -1,0 +1,123 @@
+"""Bus primitives: subjects, MessagePack encoding, stable ids, sharding, and the in-process bus."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from ..model import AnyEvent, Event
+
+SUBJECT_ROOT = "perpscope"
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(AnyEvent)
+
+
+def subject_of(event: Event) -> str:
+    """``perpscope.<kind>.<venue>.<symbol>``: what a subscriber filters on."""
+
+    return f"{SUBJECT_ROOT}.{event.kind_name.value}.{event.venue.value}.{event.symbol}"
+
+
+def encode_message(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_message(data: bytes) -> AnyEvent:
+    return _decoder.decode(data)
+
+
+def event_id(event: Event, payload: bytes | None = None) -> str:
+    """Deterministic from content: two collectors that saw the same event give it the same id."""
+
+    body = payload if payload is not None else encode_message(event)
+    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+    return f"{event.kind_name.value}.{event.venue.value}.{event.symbol}.{event.ts_event}.{digest}"
+
+
+def _stable_hash(text: str) -> int:
+    # Python's hash() is salted per process; shards must agree across machines.
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def shard_of(venue: str, symbol: str, m: int) -> int:
+    """The shard (0 … m-1) that owns one venue×symbol pair, the same on every machine."""
+
+    if m < 1:
+        raise ValueError(f"shard count must be ≥ 1, got {m}")
+    return _stable_hash(f"{venue}:{symbol}") % m
+
+
+def select_shard(pairs: Iterable[tuple[str, str]], n: int, m: int) -> list[tuple[str, str]]:
+    """The pairs shard ``n`` of ``m`` collects (``--shard N/M``, 0-based)."""
+
+    if not 0 <= n < m:
+        raise ValueError(f"shard {n}/{m}: need 0 ≤ N < M")
+    return [(v, s) for v, s in pairs if shard_of(str(v), s, m) == n]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event taken off the bus; ``ack`` confirms it (a no-op in process)."""
+
+    id: str
+    event: AnyEvent
+    ack: Callable[[], Awaitable[None]]
+
+
+async def _noop() -> None:
+    return None
+
+
+class Bus(Protocol):
+    async def publish(self, events: Sequence[AnyEvent]) -> int: ...
+
+    def subscribe(self, subject: str = ...) -> AsyncIterator[Delivery]: ...
+
+    async def close(self) -> None: ...
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    p, s = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(s) > i
+        if i >= len(s) or (tok != "*" and tok != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+class InProcessBus:
+    """The single-process default: fan-out to asyncio queues, same API as JetStreamBus."""
+
+    def __init__(self, *, maxsize: int = 100_000) -> None:
+        self._subs: list[tuple[str, asyncio.Queue[Delivery | None]]] = []
+        self._maxsize = maxsize
+
+    async def publish(self, events: Sequence[AnyEvent]) -> int:
+        for ev in events:
+            subject = subject_of(ev)
+            delivery = Delivery(event_id(ev), ev, _noop)
+            for pattern, q in self._subs:
+                if _matches(pattern, subject):
+                    await q.put(delivery)
+        return len(events)
+
+    async def subscribe(self, subject: str = f"{SUBJECT_ROOT}.>") -> AsyncIterator[Delivery]:
+        q: asyncio.Queue[Delivery | None] = asyncio.Queue(self._maxsize)
+        entry = (subject, q)
+        self._subs.append(entry)
+        try:
+            while (item := await q.get()) is not None:
+                yield item
+        finally:
+            self._subs.remove(entry)
+
+    async def close(self) -> None:
+        for _, q in self._subs:
+            await q.put(None)
