@@ -327,6 +327,46 @@ def _rate(value: object, name: str) -> float:
     return x
 
 
+def _mark_and_funding(
+    symbol: str,
+    ts_event: int,
+    ts_recv: int,
+    *,
+    mark: tuple[str, str, str],  # (value, wire field, name in errors)
+    index: tuple[str, str, str],
+    rate: tuple[str, str],  # (value, wire field); empty value: no Funding event
+    interval_hours: float,
+    next_ms: int | None,
+) -> list[AnyEvent]:
+    """MarkPrice (and Funding when a rate is present) from the markPrice stream or the premiumIndex row:
+    both carry the same quantities under different names."""
+
+    idx = check_price(to_float(index[0], index[1]), index[2]) if index[0] else None
+    out: list[AnyEvent] = [
+        MarkPrice(
+            venue=VENUE,
+            symbol=symbol,
+            ts_event=ts_event,
+            ts_recv=ts_recv,
+            mark_price=check_price(to_float(mark[0], mark[1]), mark[2]),
+            index_price=idx,
+        )
+    ]
+    if rate[0]:
+        out.append(
+            Funding(
+                venue=VENUE,
+                symbol=symbol,
+                ts_event=ts_event,
+                ts_recv=ts_recv,
+                rate=_rate(rate[0], rate[1]),
+                interval_hours=interval_hours,
+                next_funding_ts=next_ms * NS_PER_MS if next_ms else None,
+            )
+        )
+    return out
+
+
 def _is_array(data: Raw | bytes | str) -> bool:
     if isinstance(data, str):
         return data.lstrip()[:1] == "["
@@ -537,31 +577,16 @@ class Decoder:
         symbol = self._symbol(m.s)
         if symbol is None:
             return self._skip()
-        ts_event = m.E * NS_PER_MS
-        index = check_price(to_float(m.i, "i"), "index price") if m.i else None
-        out: list[AnyEvent] = [
-            MarkPrice(
-                venue=VENUE,
-                symbol=symbol,
-                ts_event=ts_event,
-                ts_recv=ts_recv,
-                mark_price=check_price(to_float(m.p, "p"), "mark price"),
-                index_price=index,
-            )
-        ]
-        if m.r:
-            out.append(
-                Funding(
-                    venue=VENUE,
-                    symbol=symbol,
-                    ts_event=ts_event,
-                    ts_recv=ts_recv,
-                    rate=_rate(m.r, "r"),
-                    interval_hours=self._intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS),
-                    next_funding_ts=m.T * NS_PER_MS if m.T > 0 else None,
-                )
-            )
-        return out
+        return _mark_and_funding(
+            symbol,
+            m.E * NS_PER_MS,
+            ts_recv,
+            mark=(m.p, "p", "mark price"),
+            index=(m.i, "i", "index price"),
+            rate=(m.r, "r"),
+            interval_hours=self._intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS),
+            next_ms=m.T if m.T > 0 else None,
+        )
 
     def _on_depth(self, m: WsDepthUpdate, ts_recv: int) -> list[AnyEvent]:
         symbol = self._symbol(m.s)
@@ -1016,30 +1041,16 @@ def parse_premium_index(
         except DecodeError:
             continue
         ts = r.time * NS_PER_MS
-        recv = ts if ts_recv is None else ts_recv
-        index = check_price(to_float(r.indexPrice, "indexPrice"), "indexPrice") if r.indexPrice else None
-        out.append(
-            MarkPrice(
-                venue=VENUE,
-                symbol=symbol,
-                ts_event=ts,
-                ts_recv=recv,
-                mark_price=check_price(to_float(r.markPrice, "markPrice"), "markPrice"),
-                index_price=index,
-            )
+        out += _mark_and_funding(
+            symbol,
+            ts,
+            ts if ts_recv is None else ts_recv,
+            mark=(r.markPrice, "markPrice", "markPrice"),
+            index=(r.indexPrice, "indexPrice", "indexPrice"),
+            rate=(r.lastFundingRate, "lastFundingRate"),
+            interval_hours=intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS),
+            next_ms=r.nextFundingTime or None,
         )
-        if r.lastFundingRate:
-            out.append(
-                Funding(
-                    venue=VENUE,
-                    symbol=symbol,
-                    ts_event=ts,
-                    ts_recv=recv,
-                    rate=_rate(r.lastFundingRate, "lastFundingRate"),
-                    interval_hours=intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS),
-                    next_funding_ts=r.nextFundingTime * NS_PER_MS if r.nextFundingTime else None,
-                )
-            )
     return out
 
 
