@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,10 +101,6 @@ class Collector:
             self.writer.extend(batch)
         self.fanout.publish(batch)
 
-    def _emit(self, events: Sequence[AnyEvent]) -> None:
-        if events:
-            self.ingest(events)
-
     def _apply_book(self, ev: BookSnapshot | BookDelta) -> None:
         book = self.books.book(ev.venue, ev.symbol)
         result = book.apply(ev)
@@ -161,7 +158,7 @@ class Collector:
                     session = WsSession(
                         plan,
                         http=http,
-                        decoder_factory=_decoder_factory(venue),
+                        decoder_factory=functools.partial(make_decoder, venue),
                         on_events=self.ingest,
                         health=self.health,
                     )
@@ -185,7 +182,7 @@ class Collector:
                 stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             closing = [u.cascade for u in self.cascades.flush() if u.status == "close"]
-            self._emit(closing)
+            self.ingest(closing)
             await self._status()
 
     async def _poll(self, stop: asyncio.Event, every_s: float, job: Callable[[], object]) -> None:
@@ -201,7 +198,7 @@ class Collector:
         self.health.persist()
 
     async def _cascade_tick(self) -> None:
-        self._emit([u.cascade for u in self.cascades.advance(now_ns()) if u.status == "close"])
+        self.ingest([u.cascade for u in self.cascades.advance(now_ns()) if u.status == "close"])
 
     async def _binance_oi(self) -> None:
         assert self.rest is not None
@@ -220,7 +217,7 @@ class Collector:
                 self.health.message("binance", stream, n_events=1)
             except DecodeError as exc:
                 self.health.parse_error("binance", stream, str(exc))
-        self._emit(out)
+        self.ingest(out)
 
     async def _hyperliquid_ctx(self) -> None:
         assert self.rest is not None
@@ -233,7 +230,7 @@ class Collector:
             self.health.parse_error("hyperliquid", stream, str(exc))
             return
         self.health.message("hyperliquid", stream, n_events=len(events))
-        self._emit(events)
+        self.ingest(events)
 
     async def _binance_books(self) -> None:
         """Books waiting for a snapshot (new, or after a gap) get one from REST; deltas buffer meanwhile."""
@@ -251,10 +248,3 @@ class Collector:
                 self.ingest([snap])
             finally:
                 self._snapshot_inflight.discard(key)
-
-
-def _decoder_factory(venue: Venue) -> Callable[[], object]:
-    def factory() -> object:
-        return make_decoder(venue)
-
-    return factory

@@ -198,14 +198,12 @@ class WsSession:
         try:
             events = decoder.decode(data, ts)
         except DecodeError as exc:
-            self.health.message(self.venue, self.plan.stream, n_events=0, ts=ts)
+            events = []
             self.health.parse_error(self.venue, self.plan.stream, str(exc))
-            return
         except Exception as exc:  # a decoder bug must not kill a days-long session
-            self.health.message(self.venue, self.plan.stream, n_events=0, ts=ts)
+            events = []
             self.health.parse_error(self.venue, self.plan.stream, f"internal: {type(exc).__name__}: {exc}")
             log.exception("%s: decoder failed", self.plan.stream)
-            return
         self.health.message(self.venue, self.plan.stream, n_events=len(events), ts=ts)
         if events:
             self.on_events(events)
