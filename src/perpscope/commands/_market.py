@@ -9,9 +9,9 @@ import sys
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from ..errors import StoreError
+from ..jsonsafe import json_safe
 from ..model import BookDelta, BookSnapshot, Kind, Venue
 from ..store import VIEW_NAMES, Store
 from ..timeutil import NS_PER_S, format_ns, now_ns, parse_duration_ns, parse_time_ns
@@ -146,20 +146,8 @@ def console() -> Any:
     return con if con.is_terminal else Console(soft_wrap=True, width=200)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def print_json(obj: Any) -> None:
-    sys.stdout.write(msgspec.json.encode(_clean(obj)).decode() + "\n")
+    sys.stdout.write(msgspec.json.encode(json_safe(obj)).decode() + "\n")
 
 
 def usd(x: float | None) -> str:

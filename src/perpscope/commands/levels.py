@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 
-import numpy as np
 from rich import box
 from rich.table import Table
 
@@ -15,8 +13,8 @@ from ..analytics.bands import BandParams, find_bands, top_bands
 from ..analytics.confluence import ConfluenceParams, FundingContext, confluence_rows
 from ..analytics.funding import DAY_NS, funding_scoreboard
 from ..analytics.orderflow import cvd
+from ..heatmap.bars_table import series_from_bars
 from ..heatmap.engine import compute_heatmap
-from ..heatmap.series import BarSeries
 from ..model import Kind
 from ..symbols import parse_symbols
 from ..timeutil import parse_duration_ns, parse_time_ns
@@ -54,35 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=run)
 
 
-def _series(table, sym: str) -> list[BarSeries]:  # type: ignore[no-untyped-def]
-    col = {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
-    out = []
-    for venue in sorted(set(col["venue"].tolist())):
-        m = col["venue"] == venue
-        interval = Counter(col["interval_s"][m].tolist()).most_common(1)[0][0]
-        m &= col["interval_s"] == interval
-        ts = col["ts_event"][m]
-        # one bar per open time (a re-imported bar replaces the earlier one)
-        keep = np.flatnonzero(np.r_[ts[1:] != ts[:-1], True])
-        pick = {k: v[m][keep] for k, v in col.items()}
-        out.append(
-            BarSeries.from_arrays(
-                venue=venue,
-                symbol=sym,
-                interval_s=int(interval),
-                ts_ns=pick["ts_event"],
-                open=pick["open"],
-                high=pick["high"],
-                low=pick["low"],
-                close=pick["close"],
-                oi_usd=pick["oi_usd"],
-                volume=pick.get("volume"),
-                taker_buy_volume=pick.get("taker_buy_volume"),
-            )
-        )
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     store = open_store(args)
     (sym,) = parse_symbols(args.symbol)
@@ -98,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if bars.num_rows == 0:
         print(f"no {sym} bars stored before the end")
         return 1
-    hm = compute_heatmap(_series(bars, sym), window=args.window, end_ns=end)
+    hm = compute_heatmap(series_from_bars(bars, sym), window=args.window, end_ns=end)
     bands = top_bands(find_bands(hm, params=BandParams(lookback=args.lookback)), per_side=args.per_side)
     books = books_at(store, sym, end)
     board = funding_scoreboard(

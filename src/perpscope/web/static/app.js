@@ -6,8 +6,9 @@ const WINDOWS = ["12h", "1d", "3d", "7d", "30d", "90d", "1y"];
 const VENUES = ["binance", "bybit", "okx", "hyperliquid"];
 const $ = (id) => document.getElementById(id);
 const state = { symbol: (q.get("symbol") || "BTC").toUpperCase(), window: q.get("window") || "1d",
-  venues: q.get("venues") || "", leverage: q.get("leverage") || "" };
-window.perpscope = { tapeCount: 0, rendered: {} };
+  venues: q.get("venues") || "", leverage: q.get("leverage") || "",
+  mapVenues: q.get("map_venues") || "", mapLeverage: q.get("map_leverage") || "" };
+window.perpscope = { tapeCount: 0, rendered: {}, latencies: [] };
 
 function api(path, params) {
   const p = new URLSearchParams(params || {});
@@ -53,46 +54,104 @@ function pushUrl() {
   p.set("symbol", state.symbol); p.set("window", state.window);
   if (state.venues) p.set("venues", state.venues);
   if (state.leverage) p.set("leverage", state.leverage);
+  if (state.mapVenues) p.set("map_venues", state.mapVenues);
+  if (state.mapLeverage) p.set("map_leverage", state.mapLeverage);
   if (token) p.set("token", token);
   history.replaceState(null, "", "?" + p.toString());
 }
 function setStatus(text, err) { const s = $("status"); s.textContent = text; s.className = err ? "err" : ""; }
 
+function f32(b64, rows, cols) {
+  // row-major float32 (little-endian) from base64 → array of rows
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const flat = new Float32Array(bytes.buffer);
+  const out = new Array(rows);
+  for (let i = 0; i < rows; i++) out[i] = flat.subarray(i * cols, (i + 1) * cols);
+  return out;
+}
+function splitText(parts, suffix) {
+  return Object.keys(parts).map((n) => n + suffix + " " + usd(parts[n].long_usd + parts[n].short_usd)).join(", ");
+}
+let hoverTimer = null, lastHeatmap = null;
+function showSplit(i, j) {
+  if (!lastHeatmap) return;
+  const p = { symbol: state.symbol, window: state.window, i: String(i), j: String(j) };
+  if (state.venues) p.venues = state.venues;
+  if (state.leverage) p.leverage = state.leverage;
+  api("/api/heatmap/split", p).then((d) => {
+    $("heatmap-split").textContent = "Estimated at " + new Date(d.time_ms).toISOString().slice(0, 16) + "Z, " +
+      d.price.toFixed(1) + ": " + usd(d.total.long_usd + d.total.short_usd) + " (longs " + usd(d.total.long_usd) +
+      ", shorts " + usd(d.total.short_usd) + ") · by venue: " + splitText(d.by_venue, "") +
+      " · by leverage: " + splitText(d.by_leverage, "x") + (d.note ? " (" + d.note + ")" : "");
+    window.perpscope.rendered.split = Date.now();
+  }).catch((e) => { $("heatmap-split").textContent = e.message; });
+}
 function drawHeatmap(d) {
-  const z = d.long_usd.map((row, i) => row.map((v, j) => v + d.short_usd[i][j]));
-  // transpose to price × time for plotly
-  const zt = d.price.map((_, j) => z.map((row) => row[j]));
+  const [T, P] = d.shape;
+  const lo = f32(d.long_usd, T, P), sh = f32(d.short_usd, T, P);
+  // price × time for plotly
+  const zt = new Array(P);
+  for (let j = 0; j < P; j++) {
+    const row = new Array(T);
+    for (let i = 0; i < T; i++) row[i] = lo[i][j] + sh[i][j];
+    zt[j] = row;
+  }
   const x = d.time_ms.map((t) => new Date(t));
-  const vnames = Object.keys(d.by_venue), lnames = Object.keys(d.by_leverage);
-  const custom = d.price.map((_, j) => d.time_ms.map((_, i) => {
-    const v = vnames.map((n) => n + " " + usd(d.by_venue[n].long_usd[i][j] + d.by_venue[n].short_usd[i][j]));
-    const l = lnames.map((n) => n + "x " + usd(d.by_leverage[n].long_usd[i][j] + d.by_leverage[n].short_usd[i][j]));
-    return usd(z[i][j]) + "<br>" + v.join(", ") + "<br>" + l.join(", ");
-  }));
   Plotly.react("heatmap", [
-    { type: "heatmap", x, y: d.price, z: zt, customdata: custom, colorscale: "Viridis",
-      hovertemplate: "%{x}<br>%{y:.1f}<br>Estimated %{customdata}<extra></extra>", colorbar: { title: "USD" } },
+    { type: "heatmap", x, y: d.price, z: zt, colorscale: "Viridis",
+      hovertemplate: "%{x}<br>%{y:.1f}<br>Estimated %{z:$,.0f} (split below)<extra></extra>", colorbar: { title: "USD" } },
     { type: "scatter", mode: "lines", x, y: d.close, line: { color: "#fff", width: 1 }, name: "price",
       hoverinfo: "skip" },
   ], { margin: { l: 60, r: 10, t: 10, b: 30 }, paper_bgcolor: "#181818", plot_bgcolor: "#181818",
        font: { color: "#ddd" }, showlegend: false }, { displaylogo: false, responsive: true });
-  const lev = $("leverage");
-  if (lev.options.length === 1) {
-    d.leverage_tiers.forEach((t) => { const o = document.createElement("option"); o.value = String(t);
-      o.textContent = t + "x"; lev.appendChild(o); });
-    lev.value = state.leverage;
+  lastHeatmap = d;
+  const el = $("heatmap");
+  if (!el.dataset.hover) {
+    el.dataset.hover = "1";
+    el.on("plotly_hover", (ev) => {
+      const pt = ev.points && ev.points.find((q) => q.curveNumber === 0);
+      if (!pt) return;
+      const [j, i] = pt.pointIndex;
+      clearTimeout(hoverTimer);
+      hoverTimer = setTimeout(() => showSplit(i, j), 120);
+    });
   }
+  fillTiers($("leverage"), d.leverage_tiers, state.leverage);
   window.perpscope.rendered.heatmap = Date.now();
 }
+function fillTiers(sel, tiers, value) {
+  if (sel.options.length === 1) {
+    tiers.forEach((t) => { const o = document.createElement("option"); o.value = String(t);
+      o.textContent = t + "x"; sel.appendChild(o); });
+  }
+  sel.value = value;
+}
 function drawLiqmap(d) {
+  const vn = Object.keys(d.by_venue), ln = Object.keys(d.by_leverage);
+  const hover = (key) => d.price.map((_, j) => {
+    const v = vn.map((n) => n + " " + usd(d.by_venue[n][key][j])).join(", ");
+    const l = ln.map((n) => n + "x " + usd(d.by_leverage[n][key][j])).join(", ");
+    return "by venue: " + v + "<br>by leverage: " + l;
+  });
+  const tmpl = "%{y:.1f}<br>Estimated %{x:$,.0f}<br>%{customdata}<extra>%{fullData.name}</extra>";
   Plotly.react("liqmap", [
-    { type: "bar", orientation: "h", y: d.price, x: d.cum_long_usd, name: "longs (below)", marker: { color: "#ff5a5a" } },
-    { type: "bar", orientation: "h", y: d.price, x: d.cum_short_usd, name: "shorts (above)", marker: { color: "#3ddc84" } },
+    { type: "bar", orientation: "h", y: d.price, x: d.cum_long_usd, name: "longs (below)", marker: { color: "#ff5a5a" },
+      customdata: hover("cum_long_usd"), hovertemplate: tmpl },
+    { type: "bar", orientation: "h", y: d.price, x: d.cum_short_usd, name: "shorts (above)", marker: { color: "#3ddc84" },
+      customdata: hover("cum_short_usd"), hovertemplate: tmpl },
   ], { margin: { l: 60, r: 10, t: 10, b: 30 }, paper_bgcolor: "#181818", plot_bgcolor: "#181818",
        font: { color: "#ddd" }, barmode: "overlay",
        shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: d.current_price, y1: d.current_price,
                   line: { color: "#fff", dash: "dot" } }] }, { displaylogo: false, responsive: true });
+  fillTiers($("map-leverage"), d.leverage_tiers, state.mapLeverage);
+  $("liqmap-note").textContent = d.note || "";
   window.perpscope.rendered.liqmap = Date.now();
+}
+function loadLiqmap() {
+  const p = { symbol: state.symbol, window: state.window };
+  if (state.mapVenues) p.venues = state.mapVenues;
+  if (state.mapLeverage) p.leverage = state.mapLeverage;
+  return api("/api/liqmap", p).then(drawLiqmap);
 }
 function load() {
   pushUrl();
@@ -103,7 +162,7 @@ function load() {
   setStatus("loading…");
   const jobs = [
     api("/api/heatmap", hp).then(drawHeatmap),
-    api("/api/liqmap", state.venues ? Object.assign({ venues: state.venues }, base) : base).then(drawLiqmap),
+    loadLiqmap(),
     api("/api/funding", { symbol: state.symbol }).then((d) => {
       fillTable("funding", d.rows, Object.keys(d.rows[0] || {}));
       window.perpscope.rendered.funding = Date.now();
@@ -144,7 +203,11 @@ function connectTape() {
       cell(tr, (e.sampled ? "≥ " : "") + usd(e.notional_usd));
       body.insertBefore(tr, body.firstChild);
       window.perpscope.tapeCount += 1;
-      if (e.sent_ns) window.perpscope.lastLatencyMs = recv - e.sent_ns / 1e6;
+      if (e.recv_ms) {  // collector received (and stored) → shown here
+        window.perpscope.lastLatencyMs = recv - e.recv_ms;
+        window.perpscope.latencies.push(recv - e.recv_ms);
+        if (window.perpscope.latencies.length > 1000) window.perpscope.latencies.shift();
+      }
       if ($("sound").checked && e.notional_usd >= 1e5) beep();
     });
     while (body.rows.length > 200) body.deleteRow(-1);
@@ -157,10 +220,14 @@ function init() {
   $("window").value = state.window;
   VENUES.forEach((v) => { const o = document.createElement("option"); o.value = v; o.textContent = v; $("venues").appendChild(o); });
   $("venues").value = state.venues;
+  VENUES.forEach((v) => { const o = document.createElement("option"); o.value = v; o.textContent = v; $("map-venues").appendChild(o); });
+  $("map-venues").value = state.mapVenues;
   $("symbol").addEventListener("change", (e) => { state.symbol = e.target.value.toUpperCase(); load(); });
   $("window").addEventListener("change", (e) => { state.window = e.target.value; load(); });
   $("venues").addEventListener("change", (e) => { state.venues = e.target.value; load(); });
   $("leverage").addEventListener("change", (e) => { state.leverage = e.target.value; load(); });
+  $("map-venues").addEventListener("change", (e) => { state.mapVenues = e.target.value; pushUrl(); loadLiqmap().catch((x) => setStatus(x.message, true)); });
+  $("map-leverage").addEventListener("change", (e) => { state.mapLeverage = e.target.value; pushUrl(); loadLiqmap().catch((x) => setStatus(x.message, true)); });
   load();
   connectTape();
 }

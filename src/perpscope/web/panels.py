@@ -1,0 +1,100 @@
+"""The dashboard's table panels: funding scoreboard, CVD × OBI quadrant, cross-venue depth, levels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..analytics.funding import DAY_NS, funding_scoreboard
+from ..model import Kind
+from ..store import Store
+from ..timeutil import NS_PER_S
+from .params import ApiError, window_ns
+
+
+def latest(store: Store, kind: Kind, symbol: str) -> int | None:
+    from ..commands._market import latest_ts
+
+    return latest_ts(store, kind, [symbol])
+
+
+def funding_payload(store: Store, *, symbol: str) -> dict[str, Any]:
+    now = latest(store, Kind.FUNDING, symbol)
+    if now is None:
+        raise ApiError(f"no funding stored for {symbol}", status=404)
+    funding = store.read(Kind.FUNDING, symbol=symbol, start_ns=now - 91 * DAY_NS, end_ns=now + 1)
+    oi = store.read(Kind.OPEN_INTEREST, symbol=symbol, start_ns=now - DAY_NS, end_ns=now + 1)
+    rows = funding_scoreboard(funding, oi, now_ns=now)
+    return {"symbol": symbol, "at_ms": now // 1_000_000, "rows": [r.to_dict() for r in rows]}
+
+
+def quadrant_payload(store: Store, *, symbol: str) -> dict[str, Any]:
+    from ..analytics.orderflow import DEFAULT_OBI_PCT, quadrant_rows
+    from ..commands._market import books_at
+
+    last = latest(store, Kind.TRADE, symbol)
+    if last is None:
+        return {"symbol": symbol, "rows": [], "note": f"no {symbol} trades stored"}
+    end = last + 1
+    start = end - 3600 * NS_PER_S
+    trades = store.read(
+        Kind.TRADE,
+        symbol=symbol,
+        start_ns=start,
+        end_ns=end,
+        columns=["ts_event", "venue", "side", "quantity", "price"],
+    )
+    books = books_at(store, symbol, end)
+    rows = quadrant_rows(symbol, trades, books, start_ns=start, end_ns=end, pct=DEFAULT_OBI_PCT)
+    return {"symbol": symbol, "window": "1h", "rows": [r.to_dict() for r in rows]}
+
+
+def depth_payload(store: Store, *, symbol: str) -> dict[str, Any]:
+    from ..analytics.depth import depth_profile
+    from ..commands._market import books_at
+
+    lasts = [t for t in (latest(store, k, symbol) for k in (Kind.BOOK_DELTA, Kind.BOOK_SNAPSHOT)) if t]
+    if not lasts:
+        return {"symbol": symbol, "rows": [], "note": f"no {symbol} order books stored"}
+    books = books_at(store, symbol, max(lasts) + 1)
+    if not books:
+        return {"symbol": symbol, "rows": [], "note": f"no {symbol} book could be rebuilt"}
+    prof = depth_profile(books, range_pct=0.02)
+    return {"symbol": symbol, "center": prof.center, "venues": list(prof.venues), "rows": prof.to_rows()}
+
+
+def levels_payload(store: Store, *, symbol: str, window: str) -> dict[str, Any]:
+    from ..analytics.bands import BandParams, find_bands, top_bands
+    from ..analytics.confluence import ConfluenceParams, FundingContext, confluence_rows
+    from ..commands._market import books_at
+    from ..heatmap.bars_table import series_from_bars
+    from ..heatmap.engine import compute_heatmap
+
+    last = latest(store, Kind.BAR, symbol)
+    if last is None:
+        raise ApiError(f"no bars stored for {symbol}", status=404)
+    end = last + 1
+    bars = store.read(Kind.BAR, symbol=symbol, start_ns=end - window_ns(window) - 2 * DAY_NS, end_ns=end)
+    hm = compute_heatmap(series_from_bars(bars, symbol), window=window, end_ns=end)
+    bands = top_bands(find_bands(hm, params=BandParams()), per_side=5)
+    board = funding_scoreboard(
+        store.read(Kind.FUNDING, symbol=symbol, start_ns=end - 91 * DAY_NS, end_ns=end),
+        store.read(Kind.OPEN_INTEREST, symbol=symbol, start_ns=end - DAY_NS, end_ns=end),
+        now_ns=end - 1,
+    )
+    params = ConfluenceParams()
+    liqs = store.read(Kind.LIQUIDATION, symbol=symbol, start_ns=end - params.tape_window_ns, end_ns=end)
+    rows = confluence_rows(
+        bands,
+        books=books_at(store, symbol, end) or None,
+        now_ns=end,
+        funding=FundingContext.from_scoreboard(board, symbol),
+        cvd=None,
+        liquidations=liqs,
+        params=params,
+    )
+    return {
+        "symbol": symbol,
+        "estimated": True,
+        "price": float(hm.close[-1]),
+        "levels": [r.to_dict() for r in rows],
+    }
