@@ -13,6 +13,8 @@ from ..feed.fanout import Fanout
 from ..model import Venue
 from ..store import Store
 
+BUS_CONNECT_TIMEOUT_S = 10.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class CollectSpec:
@@ -51,8 +53,12 @@ async def run_bus_feed(url: str, fanout: Fanout, stop: asyncio.Event, state: dic
     then needs no local collector. Consecutive deliveries already waiting are published as one batch."""
 
     from ..bus import JetStreamBus
+    from ..bus.jetstream import BusError
 
-    bus = await JetStreamBus.connect(url)
+    try:  # JetStreamBus.connect keeps retrying a server that is not there: bound the wait
+        bus = await asyncio.wait_for(JetStreamBus.connect(url), BUS_CONNECT_TIMEOUT_S)
+    except TimeoutError:
+        raise BusError(f"cannot connect to NATS at {url} within {BUS_CONNECT_TIMEOUT_S:g} s") from None
     counter = {"n": 0}
     state["feed"] = "bus"
     state["events"] = lambda: counter["n"]
