@@ -81,7 +81,29 @@ async def test_dashboard_in_chromium(tmp_path: Path) -> None:
             )
             assert drawn > 1000
             await page.wait_for_function("window.perpscope.tapeCount > 0", timeout=30_000)
+            # the tape event left the collector (received + stored) less than 250 ms before it was shown
+            lat = await page.evaluate("window.perpscope.latencies")
+            assert lat and max(lat) < 250, lat
             assert await page.locator("#funding tbody tr").count() > 0
+            # the collector's books and trades reach the depth and quadrant panels
+            await page.wait_for_function(
+                "document.querySelectorAll('#depth tbody tr').length > 0", timeout=10_000
+            )
+            # hovering a heatmap cell fetches its split by venue and by leverage
+            box = await page.locator("#heatmap .nsewdrag").first.bounding_box()
+            assert box is not None
+            for k in range(1, 8):
+                await page.mouse.move(box["x"] + box["width"] * k / 8, box["y"] + box["height"] / 2)
+                await page.wait_for_timeout(200)
+            await page.wait_for_function("window.perpscope.rendered.split", timeout=10_000)
+            split = await page.locator("#heatmap-split").text_content()
+            assert split and "by venue: binance" in split and "by leverage: 10x" in split
+            # the liquidation map's own leverage filter
+            before = await page.evaluate("window.perpscope.rendered.liqmap")
+            await page.select_option("#map-leverage", "50")
+            await page.wait_for_function(f"window.perpscope.rendered.liqmap > {before}", timeout=10_000)
+            assert "map_leverage=50" in page.url
+            assert "over all leverage tiers" in (await page.locator("#liqmap-note").text_content() or "")
             assert "1d" in page.url and "BTC" in page.url
             await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
             assert (tmp_path / "dashboard.png").stat().st_size > 10_000
