@@ -264,8 +264,29 @@ async def test_tape_pushes_liquidations(demo_store: Store) -> None:
 def test_serve_refuses_public_host_without_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    args = argparse.Namespace(host="0.0.0.0", port=0, demo=False, token="", data_dir=str(tmp_path), bus=None)
+    args = argparse.Namespace(
+        host="0.0.0.0", port=0, demo=False, token="", data_dir=str(tmp_path), bus=None, collect=False
+    )
     assert run(args) == 2
     assert "--token" in capsys.readouterr().err
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bus", "nats://127.0.0.1:1", "--demo"], "--bus"),
+        (["--venues", "okx"], "--collect"),
+        (["--emulate"], "--collect"),
+        (["--collect", "--venues", "ftx"], "ftx"),
+        (["--collect", "--duration", "soon"], "error"),
+    ],
+)
+def test_serve_flag_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from perpscope.cli import main
+
+    assert main(["serve", "--port", "0", "--data-dir", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err

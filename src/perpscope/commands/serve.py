@@ -177,6 +177,14 @@ def run(args: argparse.Namespace) -> int:
             "error: --bus feeds the tape instead of a local collector: drop --collect/--demo", file=sys.stderr
         )
         return 2
+    loose = [
+        f
+        for f, on in (("--venues", args.venues), ("--symbols", args.symbols), ("--emulate", args.emulate))
+        if on
+    ]
+    if loose and not args.collect:
+        print(f"error: {', '.join(loose)} only apply with --collect", file=sys.stderr)
+        return 2
     if args.demo and args.data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="perpscope-serve-demo-"))
     else:
