@@ -57,6 +57,10 @@ class HeatmapCache:
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[object, ...], threading.Lock] = {}
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def get(self, store: Store, *, symbol: str, window: str, venues: tuple[Venue, ...] | None) -> Computed:
         key = (symbol, window, venues, MAX_COLUMNS, store_version(store, symbol))
         with self._lock:
