@@ -58,7 +58,9 @@ async def _tape_until(ws: aiohttp.ClientWebSocketResponse, n: int, timeout: floa
 async def test_collector_on_emulator_feeds_tape_with_stored_events(tmp_path: Path) -> None:
     port = _free_port()
     stop = asyncio.Event()
-    spec = CollectSpec(venues=(Venue.BINANCE, Venue.BYBIT), symbols=("BTC",), emulate=True, rate=30.0)
+    spec = CollectSpec(
+        venues=(Venue.BINANCE, Venue.BYBIT), symbols=("BTC",), emulate=True, rate=30.0, derive_every_s=1.0
+    )
     task = asyncio.create_task(
         serve(host="127.0.0.1", port=port, data_dir=tmp_path / "s", token="", collect=spec, stop=stop)
     )
@@ -76,6 +78,11 @@ async def test_collector_on_emulator_feeds_tape_with_stored_events(tmp_path: Pat
             await asyncio.sleep(1.5)  # the writer flushes every second
             d = await (await http.get(url + "/api/funding", params={"symbol": "BTC"})).json()
             assert {r["venue"] for r in d.get("rows", [])} >= {"binance", "bybit"}, d
+            # bars derived from the collected candles + open interest: the heatmap follows the live data
+            r = await http.get(url + "/api/heatmap", params={"window": "12h"})
+            hm = await r.json()
+            assert r.status == 200, hm
+            assert hm["time_ms"][-1] > time.time() * 1000 - 600_000 and set(hm["venues"]) >= {"bybit"}
             await ws.close()
     finally:
         stop.set()

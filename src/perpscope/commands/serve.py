@@ -17,6 +17,7 @@ from ..timeutil import NS_PER_S, parse_duration_ns
 from ._common import add_data_dir, resolve_data_dir
 from .collect import add_feed_args
 
+DERIVE_EVERY_S = 60.0  # --collect: bars from the collected 1-minute candles + open interest, every minute
 DEMO_RATE = 30.0  # --demo: emulated market pace (simulated seconds per wall second)
 
 EPILOG = """\
@@ -91,6 +92,7 @@ def collect_spec(args: argparse.Namespace) -> object | None:
         emulate=args.emulate,
         rate=args.emulate_rate or 1.0,
         faults=args.emulate_faults,
+        derive_every_s=DERIVE_EVERY_S,
     )
 
 

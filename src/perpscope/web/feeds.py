@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import PerpscopeError
 from ..feed.fanout import Fanout
 from ..model import Venue
 from ..store import Store
 
 BUS_CONNECT_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +30,31 @@ class CollectSpec:
     rate: float = 1.0
     faults: str = ""
     flush_interval_s: float = 1.0
+    derive_every_s: float | None = None  # derive bars from the stored candles + open interest this often
+
+
+async def derive_bars_loop(store: Store, spec: CollectSpec, stop: asyncio.Event) -> None:
+    """Every ``spec.derive_every_s``: the heatmap's bars from the candles and open interest the collector
+    stored (``store.derive``, idempotent per UTC day), so the heatmap and levels follow the live data."""
+
+    from ..store.derive import derive_all_bars
+    from ..store.layout import NS_PER_DAY
+    from ..timeutil import NS_PER_S, now_ns
+
+    assert spec.derive_every_s is not None
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=spec.derive_every_s)
+        # today's derived bars are replaced as a whole; just after midnight yesterday's once more
+        start = (now_ns() - 600 * NS_PER_S) // NS_PER_DAY * NS_PER_DAY
+        for venue in spec.venues:
+            for symbol in spec.symbols:
+                try:
+                    await asyncio.to_thread(
+                        derive_all_bars, store, venue=venue, symbol=symbol, start_ns=start
+                    )
+                except PerpscopeError as exc:  # nothing stored yet, or an import holds the batch lock
+                    log.info("deriving %s %s bars: %s", venue.value, symbol, exc)
 
 
 async def run_collector_feed(
@@ -45,7 +73,14 @@ async def run_collector_feed(
             collector = Collector(cfg, writer=writer, health=Health(store.root), fanout=fanout)  # type: ignore[arg-type]
             state["feed"] = "collector (emulator)" if spec.emulate else "collector"
             state["events"] = lambda: collector.events_total
-            await collector.run(stop)
+            deriver = (
+                asyncio.create_task(derive_bars_loop(store, spec, stop)) if spec.derive_every_s else None
+            )
+            try:
+                await collector.run(stop)
+            finally:
+                if deriver is not None:
+                    deriver.cancel()
 
 
 async def run_bus_feed(url: str, fanout: Fanout, stop: asyncio.Event, state: dict[str, Any]) -> None:
