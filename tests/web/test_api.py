@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -18,7 +20,7 @@ from perpscope.feed.fanout import Fanout
 from perpscope.model import Kind, Liquidation, PositionSide, Venue
 from perpscope.store import Store
 from perpscope.web.demo import seed_demo_store
-from perpscope.web.server import make_app
+from perpscope.web.server import TAPE_QUEUE, make_app
 
 
 @pytest.fixture(scope="module")
@@ -290,3 +292,25 @@ def test_serve_flag_errors(
 
     assert main(["serve", "--port", "0", "--data-dir", str(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+async def test_slow_tape_client_drops_oldest_never_blocks(demo_store: Store) -> None:
+    fanout = Fanout()
+    c = await _client(demo_store, fanout=fanout)
+    try:
+        ws = await c.ws_connect("/ws/tape")
+        for _ in range(100):
+            if fanout.subscribers:
+                break
+            await asyncio.sleep(0.01)
+        t = time.perf_counter()
+        for i in range(1000):  # no await in between: the client cannot keep up
+            fanout.publish([msgspec.structs.replace(_liq(i, sampled=False), price=float(i))])
+        assert time.perf_counter() - t < 1.0
+        st = await (await c.get("/api/status")).json()
+        assert st["tape_clients"] == 1 and st["tape_dropped"] == 1000 - TAPE_QUEUE
+        first = await asyncio.wait_for(ws.receive_json(), 5)
+        assert first[0]["price"] == 1000 - TAPE_QUEUE  # the oldest batches were the ones dropped
+        await ws.close()
+    finally:
+        await c.close()
