@@ -20,7 +20,7 @@ from perpscope.feed.fanout import Fanout
 from perpscope.model import Kind, Liquidation, PositionSide, Venue
 from perpscope.store import Store
 from perpscope.web.demo import seed_demo_store
-from perpscope.web.server import TAPE_QUEUE, make_app
+from perpscope.web.server import CACHE_KEY, TAPE_QUEUE, make_app
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,10 @@ async def test_heatmap_cache_follows_the_store(tmp_path: Path) -> None:
         d = await (await c.get("/api/heatmap", params={"window": "12h"})).json()
         st = await (await c.get("/api/status")).json()
         assert st["heatmap_cache"]["misses"] == 2 and d["time_ms"]
+        for sym in ("DOGE", "XRP", "SOL"):  # unknown symbols: 404, nothing cached, no lock left behind
+            assert (await c.get("/api/heatmap", params={"symbol": sym})).status == 404
+        cache = c.server.app[CACHE_KEY]
+        assert len(cache._items) == len(cache._key_locks) == 2
     finally:
         await c.close()
 

@@ -60,6 +60,7 @@ class HeatmapCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._key_locks.clear()
 
     def get(self, store: Store, *, symbol: str, window: str, venues: tuple[Venue, ...] | None) -> Computed:
         key = (symbol, window, venues, MAX_COLUMNS, store_version(store, symbol))
@@ -72,7 +73,13 @@ class HeatmapCache:
                     self._items.move_to_end(key)
                     self.hits += 1
                     return hit
-            value = _compute(store, symbol=symbol, window=window, venues=venues)
+            try:
+                value = _compute(store, symbol=symbol, window=window, venues=venues)
+            except BaseException:
+                with self._lock:  # a failing key (unknown symbol …) leaves nothing behind
+                    if key not in self._items:
+                        self._key_locks.pop(key, None)
+                raise
             with self._lock:
                 self.misses += 1
                 self._items[key] = value
