@@ -21,7 +21,7 @@ from ..model import AnyEvent, Venue
 from ..timeutil import NS_PER_S, now_ns
 from ..venues import VenueDecoder
 from .backoff import Backoff
-from .health import Gap, Health
+from .health import Gap, Health, StreamStats
 
 log = logging.getLogger(__name__)
 
@@ -145,47 +145,66 @@ class WsSession:
     async def _receive(
         self, ws: aiohttp.ClientWebSocketResponse, decoder: VenueDecoder, stop: asyncio.Event
     ) -> str:
+        """Supervise one connection: the frames are read by a separate loop task (a plain ``await
+        ws.receive()`` per frame, nothing else); this coroutine sleeps until the next watchdog or rotation
+        deadline, ``stop`` or a ``request_reconnect``, and ends the read loop by cancelling it (only ever at
+        its ``await``, so a frame is never half handled)."""
+
         plan = self.plan
         started = now_ns()
-        stop_wait = asyncio.create_task(stop.wait())
         self._kick = asyncio.Event()
+        reader = asyncio.create_task(self._read_loop(ws, decoder))
+        stop_wait = asyncio.create_task(stop.wait())
         kick_wait = asyncio.create_task(self._kick.wait())
+        stale_ns = int(plan.stale_after_s * NS_PER_S)
+        rotate_at = None if plan.rotate_after_s is None else started + int(plan.rotate_after_s * NS_PER_S)
+        reason: str | None = None
         try:
-            while True:
-                if plan.rotate_after_s is not None and (now_ns() - started) / NS_PER_S >= plan.rotate_after_s:
-                    self._pending_gap = (now_ns(), "rotation")
-                    return "rotation"
-                recv = asyncio.create_task(ws.receive())
+            while reason is None:
+                now = now_ns()
+                stale_at = max(started, self._last_ns or 0) + stale_ns
+                if rotate_at is not None and now >= rotate_at:
+                    self._pending_gap = (now, "rotation")
+                    reason = "rotation"
+                    break
+                if now >= stale_at:
+                    self._pending_gap = (self._last_ns or now, "stale")
+                    reason = "stale"
+                    break
+                wake_at = stale_at if rotate_at is None else min(stale_at, rotate_at)
                 done, _ = await asyncio.wait(
-                    {recv, stop_wait, kick_wait}, timeout=plan.stale_after_s, return_when="FIRST_COMPLETED"
+                    {reader, stop_wait, kick_wait},
+                    timeout=(wake_at - now) / NS_PER_S,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
+                if reader in done:
+                    return reader.result()
                 if stop_wait in done:
-                    recv.cancel()
-                    return "stopped"
-                if kick_wait in done and recv not in done:
-                    recv.cancel()
+                    reason = "stopped"
+                elif kick_wait in done:
                     self._pending_gap = (now_ns(), self._kick_reason)
-                    return self._kick_reason
-                if not done:
-                    recv.cancel()
-                    self._pending_gap = (self._last_ns or now_ns(), "stale")
-                    return "stale"
-                msg = recv.result()
-                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                    self._handle(msg.data, decoder)
-                elif msg.type in (
-                    aiohttp.WSMsgType.CLOSE,
-                    aiohttp.WSMsgType.CLOSING,
-                    aiohttp.WSMsgType.CLOSED,
-                ):
-                    return f"closed by venue ({ws.close_code})"
-                elif msg.type == aiohttp.WSMsgType.ERROR:
-                    return f"disconnect: {ws.exception()!r}"
+                    reason = self._kick_reason
+            return reason
         finally:
-            stop_wait.cancel()
-            kick_wait.cancel()
+            for t in (reader, stop_wait, kick_wait):
+                t.cancel()
+            await asyncio.gather(reader, stop_wait, kick_wait, return_exceptions=True)
 
-    def _handle(self, data: str | bytes, decoder: VenueDecoder) -> None:
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse, decoder: VenueDecoder) -> str:
+        handle = self._handle
+        data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+        closed_types = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+        stats = self.health.stream(self.venue, self.plan.stream)
+        while True:
+            msg = await ws.receive()
+            if msg.type in data_types:
+                handle(msg.data, decoder, stats)
+            elif msg.type in closed_types:
+                return f"closed by venue ({ws.close_code})"
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                return f"disconnect: {ws.exception()!r}"
+
+    def _handle(self, data: str | bytes, decoder: VenueDecoder, stats: StreamStats) -> None:
         ts = now_ns()
         if self._pending_gap is not None:
             from_ns, reason = self._pending_gap
@@ -204,6 +223,8 @@ class WsSession:
             events = []
             self.health.parse_error(self.venue, self.plan.stream, f"internal: {type(exc).__name__}: {exc}")
             log.exception("%s: decoder failed", self.plan.stream)
-        self.health.message(self.venue, self.plan.stream, n_events=len(events), ts=ts)
+        stats.messages += 1  # what Health.message does, without its look-up (this runs for every frame)
+        stats.events += len(events)
+        stats.last_message_ns = ts
         if events:
             self.on_events(events)

@@ -59,9 +59,11 @@ def _partition_key(event: Event) -> tuple[str, str, int]:
 class StoreWriter:
     """``with store.writer() as w: w.append(event)``. Holds the store's writer lock until ``close()``.
 
-    ``append`` flushes when the buffer reaches ``max_buffer`` events or its oldest event is older than
-    ``flush_interval_s``; with ``background=True`` a timer thread flushes a quiet buffer too. ``on_flush``
-    (if set) is called after each flush with ``[(kind, rows), …]``, on the flushing thread (use
+    A buffer is due when it reaches ``max_buffer`` events or its oldest event is older than
+    ``flush_interval_s``. Without ``background`` ``append`` flushes a due buffer itself; with
+    ``background=True`` (the default) the flush thread does, woken by ``append``, so the caller (an event
+    loop) never waits on Parquet + fsync, unless the thread falls behind by ``2 * max_buffer`` events.
+    ``on_flush`` (if set) is called after each flush with ``[(kind, rows), …]``, on the flushing thread (use
     ``loop.call_soon_threadsafe`` from asyncio code).
     """
 
@@ -93,6 +95,7 @@ class StoreWriter:
         self._lock = FileLock(store.root / layout.LOCK_DIR / "writer.lock", what="store writer")
         self._lock.acquire()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(target=self._timer, name="perpscope-store-flush", daemon=True)
@@ -114,11 +117,44 @@ class StoreWriter:
                 self._oldest = time.monotonic()
             due = self._due_locked()
         if due:
-            self.flush()
+            self._due()
 
     def extend(self, events: Iterable[Event]) -> None:
-        for e in events:
-            self.append(e)
+        if self._thread is None:  # flushes exactly every ``max_buffer`` events
+            for e in events:
+                self.append(e)
+            return
+        self._raise_pending()
+        if self._closed:
+            raise StoreError("store writer is closed")
+        kind_of = KIND_OF_TYPE.get
+        with self._buf_lock:
+            buffer = self._buffer
+            n = 0
+            for e in events:
+                kind = kind_of(type(e))
+                if kind is None:
+                    self.rejected.add(e, f"not a perpscope event: {type(e).__name__}")
+                    continue
+                lst = buffer.get(kind)
+                if lst is None:
+                    lst = buffer[kind] = []
+                lst.append(e)
+                n += 1
+            if not n:
+                return
+            self._count += n
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            due = self._due_locked()
+        if due:
+            self._due()
+
+    def _due(self) -> None:
+        if self._thread is None or self._count >= 2 * self.max_buffer:
+            self.flush()
+        else:
+            self._wake.set()
 
     def flush(self) -> int:
         """Write everything buffered now; returns the rows written."""
@@ -133,6 +169,7 @@ class StoreWriter:
             return
         self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
         try:
@@ -164,7 +201,11 @@ class StoreWriter:
 
     def _timer(self) -> None:
         tick = min(0.5, self.flush_interval_s / 4)
-        while not self._stop.wait(tick):
+        while not self._stop.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with self._buf_lock:
                 due = self._due_locked()
             if due:
