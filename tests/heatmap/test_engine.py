@@ -98,6 +98,8 @@ def scenarios(draw: st.DrawFn) -> tuple[list[BarSeries], EngineParams, str | Non
         bins=draw(st.sampled_from(["log", "linear"])),
         bin_width=draw(st.sampled_from([0.001, 0.004, 0.02])),
         consume_own_slot=draw(st.booleans()),
+        substeps=draw(st.sampled_from([0, 0, 1, 2, 3])),
+        turnover_per_h=draw(st.sampled_from([0.0, 0.0, 0.3, 0.9])),
         max_columns=None,
     )
     window = draw(st.sampled_from([None, None, "1h", "3h"]))
@@ -139,15 +141,18 @@ def test_fast_engine_matches_reference(case: tuple[list[BarSeries], EngineParams
     np.testing.assert_array_equal(hm.close, rh.close)
 
 
-@pytest.mark.parametrize("oi_vol", [0.002, 0.3])
-def test_fast_matches_reference_displayed_at_lower_resolution(oi_vol: float) -> None:
+@pytest.mark.parametrize(("oi_vol", "substeps", "turnover"), [(0.002, 0, 0.0), (0.3, 0, 0.0), (0.3, 2, 0.3)])
+def test_fast_matches_reference_displayed_at_lower_resolution(
+    oi_vol: float, substeps: int, turnover: float
+) -> None:
     series = [
         random_walk_series(400, venue=v, seed=i, oi_vol=oi_vol) for i, v in enumerate(["binance", "okx"])
     ]
-    p_full = EngineParams(max_columns=None)
+    steps = {"substeps": substeps, "turnover_per_h": turnover}
+    p_full = EngineParams(max_columns=None, **steps)  # type: ignore[arg-type]
     ref = reference_heatmap(run_reference(series, p_full, window="24h"), series, p_full)
     for cols in (1, 7, 50, 143):
-        hm = run_engine(series, EngineParams(max_columns=cols), window="24h").heatmap
+        hm = run_engine(series, EngineParams(max_columns=cols, **steps), window="24h").heatmap  # type: ignore[arg-type]
         want = ref.downsample(cols)
         assert hm is not None and hm.n_time == want.n_time
         scale = float(want.long_usd.max())
@@ -170,6 +175,9 @@ def test_conservation_per_side_per_slot() -> None:
     for params in (
         EngineParams(),
         EngineParams(half_life_h=6.0, consume_own_slot=True, attribution="aggressor"),
+        EngineParams(substeps=8, turnover_per_h=0.3),
+        EngineParams(substeps=2, turnover_per_h=0.9, half_life_h=6.0, oi_unit="usd"),
+        EngineParams(substeps=0, turnover_per_h=0.3, consume_own_slot=True),
     ):
         res = run_engine(series, params, display=False)
         for side in (res.long, res.short, *[x for pair in res.by_venue.values() for x in pair]):
@@ -417,3 +425,74 @@ def test_output_is_json_ready_and_labelled() -> None:
     assert d["params"]["leverage"] == list(DEFAULT_LEVERAGE) and d["params"]["window_slots"] == 144
     res = run_engine(random_walk_series(200, seed=12), EngineParams(), display=False)
     assert res.heatmap is None and res.long.consumed_usd.shape == (200,)
+
+
+def test_intrabar_steps_off_reproduce_the_engine_before_them_exactly() -> None:
+    """substeps=0, turnover_per_h=0 is bit-for-bit the engine as it was before the two steps existed
+    (tests/heatmap/data/engine_before_intrabar.npz was written by that engine, commit d939aae)."""
+
+    want = np.load(Path(__file__).parent / "data" / "engine_before_intrabar.npz")
+    series = [
+        random_walk_series(400, venue=v, seed=11 + i, oi_vol=0.05, jump_prob=0.02, with_flow=True)
+        for i, v in enumerate(["binance", "bybit", "okx"])
+    ]
+    cases = {
+        "default": EngineParams(max_columns=97, n_bins=120, substeps=0, turnover_per_h=0.0),
+        "modes": EngineParams(
+            max_columns=60,
+            n_bins=120,
+            half_life_h=5.0,
+            attribution="aggressor",
+            entry="vwap",
+            consume_own_slot=True,
+        ),
+    }
+    for name, p in cases.items():
+        res = run_engine(series, p, window="24h")
+        hm = res.heatmap
+        assert hm is not None
+        got = {
+            "long": hm.long_usd,
+            "short": hm.short_usd,
+            "lev25_long": hm.by_leverage[25.0].long_usd,
+            "okx_short": hm.by_venue["okx"].short_usd,
+            "consumed_long": res.long.consumed_usd,
+            "standing_short": res.short.standing_usd,
+            "closed_long": res.long.closed_usd,
+            "added_short": res.short.added_usd,
+        }
+        for key, arr in got.items():
+            np.testing.assert_array_equal(arr, want[f"{name}_{key}"], err_msg=f"{name}_{key}")
+
+
+def test_intrabar_params_are_validated() -> None:
+    for bad in ({"substeps": -1}, {"substeps": 1.5}, {"turnover_per_h": -0.1}, {"turnover_per_h": 1.0}):
+        with pytest.raises(ValueError):
+            EngineParams(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        EngineParams(turnover_per_h=float("nan"))
+
+
+def test_half_life_is_in_real_hours_with_sub_slots() -> None:
+    """A flat market, OI opened once: with sub-slots the decay per bar is the same as without."""
+
+    n = 30
+    s = BarSeries.from_arrays(
+        venue="binance",
+        symbol="BTC",
+        interval_s=3600,
+        ts_ns=np.arange(n) * 3600 * NS_PER_S,
+        open=np.full(n, 100.0),
+        high=np.full(n, 100.0),
+        low=np.full(n, 100.0),
+        close=np.full(n, 100.0),
+        oi_usd=np.r_[1000.0, np.full(n - 1, 2000.0)],
+    )
+    out = []
+    for steps in (0, 1, 4):
+        p = EngineParams(half_life_h=2.0, substeps=steps, leverage=(10.0,), weights=(1.0,), max_columns=None)
+        out.append(run_engine(s, p).long.standing_usd)
+    # bar 1 opens 1000 USD (linearly over its sub-slots, so its end value differs); from bar 2 on each bar
+    # halves the book every two hours
+    for st_ in out:
+        np.testing.assert_allclose(st_[3:] / st_[2:-1], 2.0**-0.5, rtol=1e-12)

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..model import Venue
 from .bins import bin_index, price_edges
+from .intrabar import SlotInputs, series_slots
 from .params import EngineParams
 from .recipe import F_MIN, auto_price_range, cohort_ratios
 from .result import Heatmap, HeatmapPart
@@ -89,8 +90,11 @@ class EngineResult:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class _Venue:
     venue: Venue
-    s: BarSeries
-    entry: np.ndarray  # (T,)
+    s: BarSeries  # the aligned bars
+    per_bar: int  # engine slots per bar (intrabar path / turnover)
+    entry: np.ndarray  # (T,) per engine slot
+    low: np.ndarray
+    high: np.ndarray
     add_long: np.ndarray  # (T,) USD opened per side
     add_short: np.ndarray
     log_f: np.ndarray  # (T,) log survival factor of slot u (applied at its start)
@@ -98,31 +102,35 @@ class _Venue:
     r_short: np.ndarray
 
 
-def _entry_price(s: BarSeries, params: EngineParams) -> np.ndarray:
-    typical = (s.high + s.low + s.close) / 3.0
+def _entry_price(inp: SlotInputs, params: EngineParams) -> np.ndarray:
+    p = inp.path
+    typical = (p.high + p.low + p.close) / 3.0
     if params.entry == "close":
-        return s.close.copy()
-    if params.entry == "vwap" and s.quote_volume is not None and s.volume is not None:
+        return p.close.copy()
+    if params.entry == "vwap" and inp.quote_volume is not None and inp.volume is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
-            vwap = s.quote_volume / s.volume
-        ok = (s.volume > 0.0) & np.isfinite(vwap) & (vwap >= s.low) & (vwap <= s.high)
+            vwap = inp.quote_volume / inp.volume
+        ok = (inp.volume > 0.0) & np.isfinite(vwap) & (vwap >= p.low) & (vwap <= p.high)
         return np.where(ok, vwap, typical)
     return typical
 
 
 def _prepare(s: BarSeries, symbol: str, params: EngineParams) -> _Venue:
-    entry = _entry_price(s, params)
-    oi = s.oi_usd / s.close if params.oi_unit == "base" else s.oi_usd.copy()
+    inp = series_slots(
+        s, oi_in_base=params.oi_unit == "base", substeps=params.substeps, turnover_per_h=params.turnover_per_h
+    )
+    entry = _entry_price(inp, params)
+    oi = inp.path.level
     d = np.zeros_like(oi)
     d[1:] = oi[1:] - oi[:-1]
     inc = np.maximum(d, 0.0)
     add = inc * entry if params.oi_unit == "base" else inc
     if params.attribution == "aggressor":
         share = np.full_like(add, 0.5)
-        if s.taker_buy_volume is not None and s.volume is not None:
+        if inp.taker_buy_volume is not None and inp.volume is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
-                b = s.taker_buy_volume / s.volume
-            share = np.where((s.volume > 0.0) & np.isfinite(b), np.clip(b, 0.0, 1.0), 0.5)
+                b = inp.taker_buy_volume / inp.volume
+            share = np.where((inp.volume > 0.0) & np.isfinite(b), np.clip(b, 0.0, 1.0), 0.5)
         add_long = 2.0 * share * add
         add_short = 2.0 * (1.0 - share) * add
     else:
@@ -136,17 +144,37 @@ def _prepare(s: BarSeries, symbol: str, params: EngineParams) -> _Venue:
         f[1:] = np.maximum(ratio, F_MIN)
     log_f = np.log(f)
     if params.half_life_h is not None:
-        log_f[1:] -= math.log(2.0) * (s.interval_s / 3600.0) / params.half_life_h
+        log_f[1:] -= math.log(2.0) * inp.path.hours / params.half_life_h  # real hours per engine slot
     r_long, r_short = cohort_ratios(s.venue, symbol, params)
     return _Venue(
         venue=s.venue,
         s=s,
+        per_bar=inp.per_bar,
         entry=entry,
+        low=inp.path.low,
+        high=inp.path.high,
         add_long=add_long,
         add_short=add_short,
         log_f=log_f,
         r_long=r_long,
         r_short=r_short,
+    )
+
+
+def _per_bar(x: SlotSeries, m: int) -> SlotSeries:
+    """Engine-slot series → per input bar: flows summed over the bar's slots, standing at its last slot."""
+
+    if m == 1:
+        return x
+
+    def flow(a: np.ndarray) -> np.ndarray:
+        return a.reshape(-1, m).sum(axis=1)
+
+    return SlotSeries(
+        added_usd=flow(x.added_usd),
+        consumed_usd=flow(x.consumed_usd),
+        closed_usd=flow(x.closed_usd),
+        standing_usd=x.standing_usd[m - 1 :: m].copy(),
     )
 
 
@@ -278,6 +306,7 @@ def _side_display(
     edges: np.ndarray,
     group_of_k: np.ndarray,
     work: np.ndarray,
+    per_bar: int = 1,
 ) -> np.ndarray:
     """Column-mean standing USD ``(groups, columns, bins)`` over the window, computed in ``work`` (a
     reusable buffer of at least that size; the result is a view of it). Groups are leverage indices, or
@@ -286,7 +315,11 @@ def _side_display(
     Per piece ``p`` (a column, or the part of a column inside one frame) with ``S_u = exp(L_u − L_frame)``:
     ``Σ_{u∈p} standing_u = G_p·W_p − Σ_{events v∈p} w_v·B_v`` where ``W_p`` is the running sum of cohort
     weights ``±size·exp(L_frame − L_open)`` after the piece's events, ``G_p = Σ_{u∈p} S_u`` and ``B_v =
-    Σ_{u∈p, u<v} S_u``. The first term is dense (a running sum over pieces), the second sparse."""
+    Σ_{u∈p, u<v} S_u``. The first term is dense (a running sum over pieces), the second sparse.
+
+    With ``per_bar`` engine slots per bar (intrabar steps; ``win`` then counts engine slots, columns hold
+    whole bars) a column is the mean over its bars of the standing at each bar's LAST slot: the same sums
+    with ``S_u`` masked to those slots."""
 
     n = L.shape[0]
     w0 = win.start
@@ -307,8 +340,10 @@ def _side_display(
     n_piece = int(piece[-1]) + 1
     piece_start = np.flatnonzero(new_piece)  # relative to w0
     col_of_piece = col[piece_start]
-    inv_size = 1.0 / win.column_sizes().astype(np.float64)
+    inv_size = per_bar / win.column_sizes().astype(np.float64)  # 1 / bars per column
     Sw = S[w0:]
+    if per_bar > 1:
+        Sw = np.where(slots % per_bar == per_bar - 1, Sw, 0.0)
     g = np.add.reduceat(Sw, piece_start) * inv_size[col_of_piece]  # Σ S over each piece / column size
     cs = np.cumsum(Sw)
     base = np.where(piece_start > 0, cs[piece_start - 1], 0.0)
@@ -441,24 +476,26 @@ def run_engine(
     totals: list[np.ndarray | None] = [None, None]
     work = np.empty(0)
     for p in prepared:
+        m = p.per_bar
+        swin = WindowSlots(start=win.start * m, stop=win.stop * m, group=win.group * m)
         L = np.cumsum(p.log_f)
-        frames = _frame_starts(L, win)
+        frames = _frame_starts(L, swin)
         sides: list[SlotSeries] = []
         venue_mats: list[np.ndarray] = []
         for i, (below, add, ratios, cross) in enumerate(
             (
-                (True, p.add_long, p.r_long, p.s.low),
-                (False, p.add_short, p.r_short, p.s.high),
+                (True, p.add_long, p.r_long, p.low),
+                (False, p.add_short, p.r_short, p.high),
             )
         ):
             co = _cohorts(add, p.entry, ratios, weights, cross, below=below, own_slot=params.consume_own_slot)
-            sides.append(_side_series(co, L, p.log_f, frames))
+            sides.append(_per_bar(_side_series(co, L, p.log_f, frames), m))
             if not display:
                 continue
             need = n_groups * (n_cols + frames.shape[0]) * n_bins
             if work.size < need:
                 work = np.empty(need)
-            mat = _side_display(co, L, p.log_f, frames, win, edges, group_of_k, work)
+            mat = _side_display(co, L, p.log_f, frames, swin, edges, group_of_k, work, per_bar=m)
             vm = mat.sum(axis=0) if parts else mat[0].copy()
             if parts:
                 venue_mats.append(vm)

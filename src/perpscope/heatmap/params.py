@@ -68,6 +68,12 @@ class EngineParams:
     # may a cohort be consumed by the range of the slot that opened it? Default no: the bar's extreme may
     # have come before the positions opened, and OI is known only at the bar's close
     consume_own_slot: bool = False
+    # intrabar path: each bar becomes 3·substeps sub-slots along open→low→high→close (up bars) or
+    # open→high→low→close, OI linear in the engine's unit across them; 0 = off (heatmap/intrabar.py)
+    substeps: int = 0
+    # turnover per hour: a flat slot before each (sub-)slot closes 1−(1−turnover_per_h)^hours of the standing
+    # OI proportionally and the (sub-)slot reopens it at its entry price; 0 = off
+    turnover_per_h: float = 0.0
     # display columns (``Heatmap.downsample`` semantics); None = one column per slot
     max_columns: int | None = 2000
     extra: Mapping[str, object] = field(default_factory=dict)  # free-form notes carried into the output
@@ -101,6 +107,10 @@ class EngineParams:
             raise ValueError("position_usd must be positive")
         if self.price_range is not None and not 0.0 < self.price_range[0] < self.price_range[1]:
             raise ValueError("price_range must be (low, high) with 0 < low < high")
+        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 0:
+            raise ValueError("substeps must be an integer >= 0")
+        if not 0.0 <= self.turnover_per_h < 1.0:
+            raise ValueError("turnover_per_h must be in [0, 1)")
         if self.max_columns is not None and self.max_columns < 1:
             raise ValueError("max_columns must be >= 1")
 

@@ -3,7 +3,10 @@
 It exists to be read and to check :mod:`perpscope.heatmap.engine` (tests compare the two to 1e-9). Only
 the margin ratios, the price-bin rule and the slot-grid alignment are shared with the fast engine; the
 recipe itself (entry price, OI changes, attribution, closes, consumption, standing) is written again here
-in plain Python, one slot and one cohort at a time. Do not use it on more than a few thousand slots.
+in plain Python, one slot and one cohort at a time. The bars → engine slots split of the intrabar steps
+(``intrabar.series_slots``: sub-slot prices, OI levels) is shared too; per-bar totals (flows summed over
+a bar's slots, standing at its last slot) are accumulated here in the
+loop. Do not use it on more than a few thousand slots.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bins import bin_index, price_edges
+from .intrabar import series_slots
 from .params import EngineParams
 from .recipe import F_MIN, auto_price_range, cohort_ratios
 from .result import Heatmap, HeatmapPart
@@ -107,32 +111,34 @@ def run_reference(
         }
         mats = {side: np.zeros((k_count, win.n_slots, nbin)) for side in ("long", "short")}
         book: list[Cohort] = []
+        inp = series_slots(
+            s,
+            oi_in_base=params.oi_unit == "base",
+            substeps=params.substeps,
+            turnover_per_h=params.turnover_per_h,
+        )
+        m = inp.per_bar  # engine slots per bar; bar b is slots [b·m, (b+1)·m)
+        path = inp.path
         decay = 1.0
         if params.half_life_h is not None:
-            decay = math.exp(-math.log(2.0) * (s.interval_s / 3600.0) / params.half_life_h)
-        for u in range(n):
-            high, low, close = float(s.high[u]), float(s.low[u]), float(s.close[u])
+            decay = math.exp(-math.log(2.0) * path.hours / params.half_life_h)  # real hours per slot
+        for u in range(path.n):
+            b = u // m
+            high, low, close = float(path.high[u]), float(path.low[u]), float(path.close[u])
             # entry price of this slot's new positions
             typical = (high + low + close) / 3.0
             entry = typical
             if params.entry == "close":
                 entry = close
-            elif params.entry == "vwap" and s.quote_volume is not None and s.volume is not None:
-                vol = float(s.volume[u])
+            elif params.entry == "vwap" and inp.quote_volume is not None and inp.volume is not None:
+                vol = float(inp.volume[u])
                 if vol > 0.0:
-                    vwap = float(s.quote_volume[u]) / vol
+                    vwap = float(inp.quote_volume[u]) / vol
                     if low <= vwap <= high:
                         entry = vwap
             # open interest now and before, in the chosen unit
-            oi_now = float(s.oi_usd[u]) / close if params.oi_unit == "base" else float(s.oi_usd[u])
-            oi_prev = None
-            if u > 0:
-                prev_close = float(s.close[u - 1])
-                oi_prev = (
-                    float(s.oi_usd[u - 1]) / prev_close
-                    if params.oi_unit == "base"
-                    else float(s.oi_usd[u - 1])
-                )
+            oi_now = float(path.level[u])
+            oi_prev = float(path.level[u - 1]) if u > 0 else None
 
             # 1. close
             f = 1.0
@@ -142,14 +148,14 @@ def run_reference(
                 f *= decay
             for c in book:
                 side = "long" if c.long else "short"
-                side_tot[side].closed[u] += c.size * (1.0 - f)
+                side_tot[side].closed[b] += c.size * (1.0 - f)
                 c.size *= f
 
             # 2. consume what this slot's range crossed
             survivors = []
             for c in book:
                 if _crossed(c, low, high):
-                    side_tot["long" if c.long else "short"].consumed[u] += c.size
+                    side_tot["long" if c.long else "short"].consumed[b] += c.size
                 else:
                     survivors.append(c)
             book = survivors
@@ -159,8 +165,9 @@ def run_reference(
                 added = (oi_now - oi_prev) * entry if params.oi_unit == "base" else oi_now - oi_prev
                 share = 0.5
                 if params.attribution == "aggressor":
-                    if s.volume is not None and s.taker_buy_volume is not None and float(s.volume[u]) > 0.0:
-                        share = min(max(float(s.taker_buy_volume[u]) / float(s.volume[u]), 0.0), 1.0)
+                    vol_u = None if inp.volume is None else float(inp.volume[u])
+                    if inp.taker_buy_volume is not None and vol_u is not None and vol_u > 0.0:
+                        share = min(max(float(inp.taker_buy_volume[u]) / vol_u, 0.0), 1.0)
                     per_side = {"long": 2.0 * share * added, "short": 2.0 * (1.0 - share) * added}
                 else:
                     per_side = {"long": added, "short": added}
@@ -174,19 +181,21 @@ def run_reference(
                         c = Cohort(
                             opened=u, long=is_long, k=k, size=size, lp=lp, bin=int(bin_index(edges, lp))
                         )
-                        side_tot[side].added[u] += size
+                        side_tot[side].added[b] += size
                         # 4. optionally consumed by its own slot's range
                         if params.consume_own_slot and _crossed(c, low, high):
-                            side_tot[side].consumed[u] += size
+                            side_tot[side].consumed[b] += size
                         else:
                             book.append(c)
 
-            # end of slot: record what stands
+            # end of the bar (its last slot): record what stands
+            if u % m != m - 1:
+                continue
             for c in book:
                 side = "long" if c.long else "short"
-                side_tot[side].standing[u] += c.size
-                if u >= win.start and c.bin >= 0:
-                    mats[side][c.k, u - win.start, c.bin] += c.size
+                side_tot[side].standing[b] += c.size
+                if b >= win.start and c.bin >= 0:
+                    mats[side][c.k, b - win.start, c.bin] += c.size
         totals[s.venue.value] = (side_tot["long"], side_tot["short"])
         standing[s.venue.value] = mats
     return ReferenceResult(
