@@ -33,9 +33,13 @@ def decode_message(data: bytes) -> AnyEvent:
 
 
 def event_id(event: Event, payload: bytes | None = None) -> str:
-    """Deterministic from content: two collectors that saw the same event give it the same id."""
+    """Deterministic from content: two collectors that saw the same event give it the same id.
 
-    body = payload if payload is not None else encode_message(event)
+    ``ts_recv`` (each collector's own clock) is left out, so redundant collectors agree; ``payload`` is
+    accepted for compatibility and ignored."""
+
+    del payload
+    body = _encoder.encode(msgspec.structs.replace(event, ts_recv=0))
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
     return f"{event.kind_name.value}.{event.venue.value}.{event.symbol}.{event.ts_event}.{digest}"
 

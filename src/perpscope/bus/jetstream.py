@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client
@@ -50,6 +51,15 @@ def parse_servers(url: str) -> list[str]:
     return out
 
 
+@dataclass(slots=True)
+class _Waiter:
+    """Acks still awaited for one pipelined publish attempt."""
+
+    left: int
+    done: asyncio.Future[None]
+    failed: set[int] = field(default_factory=set)
+
+
 class JetStreamBus:
     """Publish/subscribe normalized events over JetStream. Create with ``await JetStreamBus.connect(url)``."""
 
@@ -58,6 +68,10 @@ class JetStreamBus:
         self.js = js
         self._sem = asyncio.Semaphore(publish_concurrency)
         self.duplicates_dropped = 0  # publishes the stream recognised as already stored
+        self.retries = 0  # messages re-sent because no ack came
+        self._ack_prefix: str | None = None
+        self._inflight: dict[str, tuple[_Waiter, int]] = {}
+        self._token = 0
 
     @classmethod
     async def connect(
@@ -65,7 +79,7 @@ class JetStreamBus:
         url: str | Sequence[str],
         *,
         limits: StreamLimits | None = None,
-        publish_concurrency: int = 256,
+        publish_concurrency: int = 8,
         ensure_stream: bool = True,
     ) -> JetStreamBus:
         servers = parse_servers(url) if isinstance(url, str) else list(url)
@@ -114,32 +128,71 @@ class JetStreamBus:
                     raise
                 await asyncio.sleep(0.25)
 
-    async def _publish_one(self, ev: AnyEvent) -> None:
-        payload = encode_message(ev)
-        msg_id = event_id(ev, payload)
-        subject = subject_of(ev)
-        async with self._sem:
-            delay = 0.05
-            for attempt in range(60):
-                try:
-                    ack = await self.js.publish(
-                        subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=2.0
-                    )
-                    if ack.duplicate:
-                        self.duplicates_dropped += 1
-                    return
-                except _RETRYABLE as exc:
-                    # leader election / a server going away: retry with the same id, de-dup makes it safe
-                    if attempt == 59:
-                        raise BusError(f"publish of {msg_id} failed: {exc!r}") from exc
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.5)
+    async def _ack_subscription(self) -> str:
+        """One wildcard inbox for every publish ack: acks are matched by token, no future per message."""
 
-    async def publish(self, events: Sequence[AnyEvent]) -> int:
-        """Publish events and wait until JetStream stored each (or recognised it as a duplicate)."""
+        if self._ack_prefix is None:
+            prefix = f"_PSACK.{self.nc.new_inbox().rsplit('.', 1)[-1]}"
+            await self.nc.subscribe(prefix + ".*", cb=self._on_ack)
+            self._ack_prefix = prefix
+        return self._ack_prefix
 
-        await asyncio.gather(*(self._publish_one(ev) for ev in events))
-        return len(events)
+    async def _on_ack(self, msg: Msg) -> None:
+        entry = self._inflight.pop(msg.subject.rsplit(".", 1)[-1], None)
+        if entry is None:
+            return  # an ack of an attempt already given up on: the retry carries the same id
+        waiter, index = entry
+        data = msg.data
+        if b'"error"' in data:
+            waiter.failed.add(index)
+        elif b"duplicate" in data:  # {"stream":…, "seq":N,"duplicate": true}
+            self.duplicates_dropped += 1
+        waiter.left -= 1
+        if waiter.left <= 0 and not waiter.done.done():
+            waiter.done.set_result(None)
+
+    async def publish(
+        self, events: Sequence[AnyEvent], *, attempts: int = 60, ack_timeout_s: float = 2.0
+    ) -> int:
+        """Publish events and wait until JetStream stored each (or recognised it as a duplicate).
+
+        Pipelined: every message is written at once with a reply token, then the acks are awaited together;
+        whatever was not acked (timeout, leader election, a server going away) is re-sent with the same
+        ``Nats-Msg-Id``, which the stream de-duplicates. Raises :class:`BusError` after ``attempts``."""
+
+        prefix = await self._ack_subscription()
+        items = [(subject_of(ev), encode_message(ev), event_id(ev)) for ev in events]
+        todo = list(range(len(items)))
+        delay = 0.05
+        for attempt in range(attempts):
+            async with self._sem:
+                waiter = _Waiter(len(todo), asyncio.get_running_loop().create_future())
+                tokens = []
+                for i in todo:
+                    self._token += 1
+                    token = str(self._token)
+                    tokens.append(token)
+                    self._inflight[token] = (waiter, i)
+                    subject, payload, msg_id = items[i]
+                    try:
+                        await self.nc.publish(
+                            subject, payload, reply=f"{prefix}.{token}", headers={"Nats-Msg-Id": msg_id}
+                        )
+                    except Exception:  # disconnected with a full reconnect buffer: retry below
+                        waiter.failed.add(i)
+                        waiter.left -= 1
+                if waiter.left > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(waiter.done), ack_timeout_s)
+                unacked = {self._inflight.pop(t)[1] for t in tokens if t in self._inflight}
+            todo = sorted(unacked | waiter.failed)
+            if not todo:
+                return len(items)
+            self.retries += len(todo)
+            if attempt < attempts - 1:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        raise BusError(f"{len(todo)} of {len(items)} messages not stored after {attempts} attempts")
 
     async def subscribe(self, subject: str = f"{SUBJECT_ROOT}.>") -> AsyncIterator[Delivery]:
         """Live events from now on (dashboard, tape): an ephemeral ordered consumer, nothing to ack."""
@@ -170,9 +223,11 @@ class JetStreamBus:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        try:
-            await self.nc.drain()
-        except Exception:  # already closed or the server is gone: nothing left to drain
+        # publishes are acked before publish() returns, so nothing is left to drain; draining a pull
+        # subscription waits for the drain timeout (30 s): flush briefly and close
+        with contextlib.suppress(Exception):
+            await self.nc.flush(timeout=1)
+        with contextlib.suppress(Exception):
             await self.nc.close()
 
 
