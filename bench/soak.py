@@ -1,9 +1,17 @@
 """Soak: the emulator (its own process) at a busy rate for all four venues and six symbols, the collector
 (this process) writing everything to a fresh store. Prints one JSON object as the last line:
-``msgs_per_s`` sustained (frames received), ``events_per_s``, ``p50_ms``/``p99_ms`` from the venue's event
+``msgs_per_s`` sustained (WebSocket data frames received by the collector's sessions, REST responses
+included, over the measured span after a 5 s warm-up), ``events_per_s`` (normalized events handed to the
+store writer), ``p50_ms``/``p99_ms`` from the venue's event
 time to the collector handing the event to the store writer (the writer then flushes every
 ``--flush-interval``), ``peak_rss_mb`` and RSS at start/end of the measured span (flat memory), and ``lost``:
-trades missing from each venue's contiguous trade-id sequence plus book sequence gaps.
+trades missing from each venue's contiguous trade-id sequence plus book sequence gaps. ``*_cpu_pct`` and
+``*_us_per_msg`` are the CPU time (user + system, all threads, from /proc) of the collector (this process,
+store flush thread included) and of the emulator process over the measured span: where the 2 cores go.
+
+``--rate`` paces the seeded market (10 = 10x a busy market, about 3k frames/s for 4 venues x 6 symbols);
+raise it (e.g. ``--rate 200``) to find the most the emulator + collector sustain together: the source then
+generates as fast as the emulator process can, and the figures show which side saturates.
 
     python bench/soak.py --seconds 60 --rate 10
 """
@@ -13,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -29,6 +38,14 @@ from perpscope.model import Trade
 from perpscope.store import Store
 from perpscope.symbols import DEFAULT_SYMBOLS
 from perpscope.timeutil import now_ns
+
+
+def cpu_s(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process (all its threads) from /proc."""
+
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb() -> float:
@@ -85,6 +102,7 @@ def main() -> None:
         store = Store(Path(tempfile.mkdtemp(prefix="perpscope-soak-")))
         cfg = CollectorConfig(symbols=DEFAULT_SYMBOLS, roots=roots_from_json(endpoints))
         rss: list[float] = []
+        cpu: list[float] = []  # CPU seconds over the measured span: collector (this process), emulator
 
         async def run() -> tuple[Collector, MeasuringWriter, float]:
             with store.writer(flush_interval_s=args.flush_interval) as w:
@@ -95,12 +113,14 @@ def main() -> None:
                 await asyncio.sleep(5.0)  # warm-up: connections, snapshots
                 m0 = sum(s.messages for s in col.health.streams.values())
                 mw.latency_ms.clear()
+                cpu0 = (cpu_s(), cpu_s(emu.pid))
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < args.seconds:
                     rss.append(rss_mb())
                     await asyncio.sleep(1.0)
                 elapsed = time.monotonic() - t0
                 m1 = sum(s.messages for s in col.health.streams.values())
+                cpu.extend((cpu_s() - cpu0[0], cpu_s(emu.pid) - cpu0[1]))
                 stop.set()
                 await task
                 col.msgs_measured = m1 - m0  # type: ignore[attr-defined]
@@ -116,10 +136,11 @@ def main() -> None:
         a = np.unique(np.asarray(ids))
         lost += int(a[-1] - a[0] + 1 - a.size) if a.size else 0
     book_gaps = sum(b.stats.gaps for b in col.books.books.values())
+    msgs = col.msgs_measured  # type: ignore[attr-defined]
     out = {
         "seconds": round(elapsed, 1),
         "rate": args.rate,
-        "msgs_per_s": round(col.msgs_measured / elapsed, 1),  # type: ignore[attr-defined]
+        "msgs_per_s": round(msgs / elapsed, 1),
         "events_per_s": round(lat.size / elapsed, 1),
         "p50_ms": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
         "p99_ms": round(float(np.percentile(lat, 99)), 2) if lat.size else None,
@@ -127,6 +148,10 @@ def main() -> None:
         "rss_start_mb": round(rss[0], 1) if rss else None,
         "rss_end_mb": round(rss[-1], 1) if rss else None,
         "lost": lost + book_gaps,
+        "collector_cpu_pct": round(100 * cpu[0] / elapsed, 1),
+        "emulator_cpu_pct": round(100 * cpu[1] / elapsed, 1),
+        "collector_us_per_msg": round(1e6 * cpu[0] / max(1, msgs), 1),
+        "emulator_us_per_msg": round(1e6 * cpu[1] / max(1, msgs), 1),
         "parse_errors": sum(s.parse_errors for s in col.health.streams.values()),
     }
     print(json.dumps(out))
