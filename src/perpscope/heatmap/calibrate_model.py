@@ -1,14 +1,16 @@
-"""What calibration runs: the heatmap engine plus documented pre/post-processing of its inputs and output.
+"""What calibration runs: the heatmap engine (with its intrabar path and turnover steps, ``EngineParams``
+``substeps``/``turnover_per_h``, implemented once in ``heatmap/intrabar.py``) plus a documented
+post-processing of its output.
 
 Chosen on the first half of the 6-month hourly file, reported on its second half and on the 5-minute week
 (docs/calibration.md, bench/calibrate.py). On top of the engine's own recipe:
 
-1. **Intrabar path** (pre-processing, on). A bar is split into ``3 × substeps`` sub-slots along the path
+1. **Intrabar path** (engine step, on). A bar is split into ``3 × substeps`` sub-slots along the path
    ``open → low → high → close`` when it closed at or above its open, else ``open → high → low → close``
    (the usual OHLC-path heuristic). Positions then open along the bar's range rather than at one point,
    and a position opened near the high can be liquidated by the fall to the low later in the same bar.
    OI moves linearly (in base coin) from the bar's open to its close across the sub-slots.
-2. **Turnover** (pre-processing, on). Open interest is net; traders keep closing and reopening. Before
+2. **Turnover** (engine step, on). Open interest is net; traders keep closing and reopening. Before
    each sub-slot a flat slot at its open price lowers OI by ``turnover`` (``1 − (1 − turnover_per_h)^hours``
    of the standing OI) plus the sub-slot's own decrease, which the engine's proportional close rule takes
    from every cohort; the sub-slot then reopens it (plus its own increase) at its entry price. Net OI is
@@ -30,6 +32,7 @@ from ..model import Venue
 from ..timeutil import NS_PER_S
 from .calibrate_io import CalibrationBars
 from .engine import run_engine
+from .intrabar import split_bars
 from .params import EngineParams
 from .series import BarSeries
 
@@ -72,7 +75,9 @@ class CalibrationModel:
 
     def describe(self) -> dict[str, object]:
         return {
-            "engine": self.engine.describe(),
+            "engine": replace(
+                self.engine, substeps=self.substeps, turnover_per_h=self.turnover_per_h
+            ).describe(),
             "venue": str(self.venue),
             "symbol": self.symbol,
             "substeps": self.substeps,
@@ -102,116 +107,35 @@ class EngineSlots:
         return int(self.open.shape[0])
 
 
-def raw_slots(bars: CalibrationBars) -> EngineSlots:
-    """The bars as they are: one engine slot per bar."""
-
-    return EngineSlots(
-        open=bars.open,
-        high=bars.high,
-        low=bars.low,
-        close=bars.close,
-        oi_close_usd=bars.oi_close_usd,
-        parent=np.arange(bars.n, dtype=np.int64),
-        hours=bars.slot_ns / (3600 * NS_PER_S),
-        oi_start_usd=float(bars.oi_open_usd[0]),
-    )
-
-
-def intrabar_path(bars: CalibrationBars, *, substeps: int, oi_in_base: bool = True) -> EngineSlots:
-    """Split each bar into ``3 × substeps`` sub-slots along ``open → low → high → close`` (bars that closed
-    at or above their open) or ``open → high → low → close``; OI moves linearly from the bar's open to its
-    close (in base coin when ``oi_in_base``, so a sub-slot's price move alone opens nothing)."""
-
-    if substeps < 1:
-        raise ValueError("substeps must be >= 1")
-    o, h, lo, c = bars.open, bars.high, bars.low, bars.close
-    up = c >= o
-    knots = np.stack([o, np.where(up, lo, h), np.where(up, h, lo), c], axis=1)  # (n, 4)
-    frac = np.arange(substeps + 1, dtype=np.float64) / substeps
-    segments = [
-        knots[:, s : s + 1] + (knots[:, s + 1 : s + 2] - knots[:, s : s + 1]) * frac[None, :]
-        for s in range(3)
-    ]
-    # (n, 3·substeps + 1) path points; consecutive segments share their knot
-    points = np.concatenate([segments[0], segments[1][:, 1:], segments[2][:, 1:]], axis=1)
-    k = 3 * substeps
-    so = points[:, :-1].reshape(-1)
-    sc = points[:, 1:].reshape(-1)
-    step = (np.arange(k, dtype=np.float64) + 1.0) / k  # fraction of the bar done at each sub-slot close
-    if oi_in_base:
-        b_open = bars.oi_open_usd / o
-        b_close = bars.oi_close_usd / c
-        base = b_open[:, None] + (b_close - b_open)[:, None] * step[None, :]
-        oi_close = base.reshape(-1) * sc
-    else:
-        oi_close = (
-            bars.oi_open_usd[:, None] + (bars.oi_close_usd - bars.oi_open_usd)[:, None] * step[None, :]
-        ).reshape(-1)
-    return EngineSlots(
-        open=so,
-        high=np.maximum(so, sc),
-        low=np.minimum(so, sc),
-        close=sc,
-        oi_close_usd=oi_close,
-        parent=np.repeat(np.arange(bars.n, dtype=np.int64), k),
-        hours=bars.slot_ns / (3600 * NS_PER_S) / k,
-        oi_start_usd=float(bars.oi_open_usd[0]),
-    )
-
-
-def with_turnover(slots: EngineSlots, *, rate: float, oi_in_base: bool = True) -> EngineSlots:
-    """Insert before every slot a flat slot (all prices = the slot's open) whose OI is lower by ``rate`` of
-    the standing OI plus the slot's own OI decrease; the slot itself then reopens ``rate`` plus its own
-    increase. Net OI is unchanged; the engine closes ``rate`` of every cohort proportionally and reopens it
-    at the slot's entry price."""
-
-    if rate <= 0.0:
-        return slots
-    if oi_in_base:
-        level = slots.oi_close_usd / slots.close
-        prev = np.append(slots.oi_start_usd / slots.open[0], level[:-1])
-    else:
-        level = slots.oi_close_usd
-        prev = np.append(slots.oi_start_usd, level[:-1])
-    delta = level - prev
-    dip = prev - np.maximum(-delta, 0.0) - rate * prev  # OI after the flat slot's closes
-    dip = np.maximum(dip, 0.0)
-    flat_oi = dip * slots.open if oi_in_base else dip
-    n = slots.n
-    inter = np.empty(2 * n)
-
-    def interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        out = inter.copy()
-        out[0::2] = first
-        out[1::2] = second
-        return out
-
-    return EngineSlots(
-        open=interleave(slots.open, slots.open),
-        high=interleave(slots.open, slots.high),
-        low=interleave(slots.open, slots.low),
-        close=interleave(slots.open, slots.close),
-        oi_close_usd=interleave(flat_oi, slots.oi_close_usd),
-        parent=np.repeat(slots.parent, 2),
-        hours=slots.hours / 2.0,
-        oi_start_usd=slots.oi_start_usd,
-    )
-
-
 def engine_slots(bars: CalibrationBars, model: CalibrationModel) -> EngineSlots:
-    """The pre-processed slot series for ``model``."""
+    """The engine slots for ``model``: the engine's own bars → slots split (``intrabar.split_bars``, the
+    ``substeps``/``turnover_per_h`` steps of ``EngineParams``) applied with the file's OI at each bar's
+    open (the hourly file's ``oi_open`` need not equal the previous bar's close)."""
 
     oi_in_base = model.engine.oi_unit == "base"
-    slots = (
-        intrabar_path(bars, substeps=model.substeps, oi_in_base=oi_in_base)
-        if model.substeps
-        else raw_slots(bars)
+    lv_open = bars.oi_open_usd / bars.open if oi_in_base else bars.oi_open_usd
+    lv_close = bars.oi_close_usd / bars.close if oi_in_base else bars.oi_close_usd
+    path = split_bars(
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        lv_open,
+        lv_close,
+        bar_hours=bars.slot_ns / (3600 * NS_PER_S),
+        substeps=model.substeps,
+        turnover_per_h=model.turnover_per_h,
     )
-    if model.turnover_per_h > 0.0:
-        # per-slot rate from the per-hour rate (compounded, so sub-slot count does not change the total)
-        per_slot = 1.0 - (1.0 - model.turnover_per_h) ** slots.hours
-        slots = with_turnover(slots, rate=per_slot, oi_in_base=oi_in_base)
-    return slots
+    return EngineSlots(
+        open=path.open,
+        high=path.high,
+        low=path.low,
+        close=path.close,
+        oi_close_usd=path.level * path.close if oi_in_base else path.level,
+        parent=path.parent,
+        hours=path.hours,
+        oi_start_usd=float(bars.oi_open_usd[0]),
+    )
 
 
 def consumed_per_bar(
@@ -236,11 +160,12 @@ def consumed_per_bar(
 
 def run_engine_consumed(slots: EngineSlots, model: CalibrationModel) -> tuple[np.ndarray, np.ndarray]:
     """Consumed long/short USD per engine slot, from the production engine (slot series only, no display
-    matrices). The engine runs on a synthetic 1-second grid: sub-slots need not divide a second and
-    gaps between bars are not extra slots; the only time-dependent assumption, ``half_life_h``, is
-    rescaled so its decay per slot is the real one."""
+    matrices) run with its own steps off on slots :func:`engine_slots` already split. The engine runs on
+    a synthetic 1-second grid: sub-slots need not divide a second and gaps between bars are not extra
+    slots; the only time-dependent assumption, ``half_life_h``, is rescaled so its decay per slot is the
+    real one."""
 
-    params = model.engine
+    params = replace(model.engine, substeps=0, turnover_per_h=0.0)  # the slots are split already
     if params.half_life_h is not None:
         params = replace(params, half_life_h=params.half_life_h / 3600.0 / slots.hours)
     # a flat seed slot at the first open carries the OI before the first slot, so the first slot's own
