@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import random
+import struct
 import time
 import zlib
 from collections import Counter, deque
@@ -47,6 +48,18 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUE = 200_000  # frames queued for one client before it is cut off as a slow consumer
 _conn_ids = itertools.count(1)
+WRITE_BATCH = 512  # frames per transport write
+WRITE_HIGH_WATER = 4 << 20  # bytes buffered in the transport before the writer waits for the client
+
+
+def _text_header(n: int) -> bytes:
+    """RFC 6455 header of an unmasked, unfragmented TEXT frame of ``n`` payload bytes (server → client)."""
+
+    if n < 126:
+        return bytes((0x81, n))
+    if n < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, n)
+    return struct.pack("!BBQ", 0x81, 127, n)
 
 
 def _on_grid(m: SymbolMarket, side: SideLevels, changed: list[PriceLevel] | None = None) -> list[PriceLevel]:
@@ -137,17 +150,36 @@ class Conn:
         self.wake.set()
 
     async def writer(self) -> None:
+        """Drain the queue: everything queued since the last turn goes out as unmasked TEXT frames in one
+        ``transport.write`` (the server never compresses), not one awaited ``send_frame`` per frame; when
+        the client reads slowly the writer waits for the transport buffer to drain."""
+
         ws = self.ws
         queue = self.queue
+        transport = self.request.transport
         try:
             while not self.closed:
                 if not queue:
                     self.wake.clear()
                     await self.wake.wait()
                     continue
-                data = queue.popleft()
-                await ws.send_frame(data, WSMsgType.TEXT)
-                self.sent += 1
+                if transport is None or transport.is_closing() or ws.closed:
+                    break
+                n = min(len(queue), WRITE_BATCH)
+                parts: list[bytes] = []
+                append = parts.append
+                popleft = queue.popleft
+                for _ in range(n):
+                    data = popleft()
+                    append(_text_header(len(data)))
+                    append(data)
+                transport.write(b"".join(parts))
+                self.sent += n
+                while transport.get_write_buffer_size() > WRITE_HIGH_WATER and not self.closed:
+                    if transport.is_closing():
+                        return
+                    await asyncio.sleep(0.002)
+                await asyncio.sleep(0)  # let the feed and the other connections run
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             pass
         finally:
