@@ -222,6 +222,12 @@ class JetStreamBus:
                 await asyncio.sleep(0.25)
         raise AssertionError("unreachable")
 
+    async def backlog(self, durable: str) -> int:
+        """Messages the durable consumer has not yet had acknowledged (pending + awaiting ack)."""
+
+        info = await self.js.consumer_info(STREAM, durable)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
     async def close(self) -> None:
         # publishes are acked before publish() returns, so nothing is left to drain; draining a pull
         # subscription waits for the drain timeout (30 s): flush briefly and close

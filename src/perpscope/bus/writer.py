@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..model import Kind
 from ..store import Store
-from .core import event_id
+from .core import Delivery, event_id
 from .jetstream import JetStreamBus
 
 BUS_DIR = "_bus"
@@ -103,6 +103,15 @@ class IdJournal:
         return len(found)
 
 
+def lake_ids(store: Store, kinds: Iterable[Kind] = tuple(Kind)) -> list[str]:
+    """The bus ids of every event in the lake (one per row: a duplicate row shows up twice)."""
+
+    out: list[str] = []
+    for kind in kinds:
+        out += [event_id(ev) for ev in store.events(kind)]
+    return out
+
+
 @dataclass
 class WriterStats:
     received: int = 0
@@ -124,6 +133,7 @@ async def run_store_writer(
     stop: asyncio.Event | None = None,
     idle_exit_s: float | None = None,
     stats: WriterStats | None = None,
+    on_durable: Callable[[list[Delivery]], None] | None = None,
 ) -> WriterStats:
     """Consume ``durable`` until ``stop`` is set (or nothing arrived for ``idle_exit_s``)."""
 
@@ -158,6 +168,8 @@ async def run_store_writer(
                 stats.written += await asyncio.to_thread(w.flush)
                 stats.rejected += w.rejected.total - rejected_before
                 journal.commit(fresh)
+                if on_durable is not None:  # e.g. the bench's end-to-end latency
+                    on_durable([d for d in deliveries if d.id in seen])
             await asyncio.gather(*(d.ack() for d in deliveries))
             stats.batches += 1
     return stats
