@@ -204,8 +204,11 @@ class JetStreamBus:
         finally:
             await sub.unsubscribe()
 
-    async def pull(self, durable: str, *, subject: str = f"{SUBJECT_ROOT}.>") -> PullConsumer:
-        """A durable pull consumer: survives restarts, redelivers what was not acked."""
+    async def pull(
+        self, durable: str, *, subject: str = f"{SUBJECT_ROOT}.>", ack_wait_s: float = 5.0
+    ) -> PullConsumer:
+        """A durable pull consumer: survives restarts, redelivers what was not acked within ``ack_wait_s``
+        (what a killed writer had fetched comes back after that; the writer's id journal drops repeats)."""
 
         for attempt in range(40):
             try:
@@ -213,7 +216,9 @@ class JetStreamBus:
                     subject,
                     durable=durable,
                     stream=STREAM,
-                    config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=-1),
+                    config=ConsumerConfig(
+                        ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=-1
+                    ),
                 )
                 return PullConsumer(sub)
             except _RETRYABLE:
