@@ -163,25 +163,30 @@ def test_fetch_from_the_emulator(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flag", "field", "value"),
-    [("--turnover", "turnover_per_h", "0.05"), ("--substeps", "intrabar_substeps", "4")],
+    ("argv", "field", "value"),
+    [
+        (["--turnover-per-h", "0.05"], "turnover_per_h", 0.05),
+        (["--turnover", "0"], "turnover_per_h", 0.0),
+        (["--substeps", "4"], "substeps", 4),
+        ([], "substeps", 0),
+        ([], "turnover_per_h", 0.3),
+    ],
 )
-def test_optional_engine_flags_follow_engine_params(flag: str, field: str, value: str) -> None:
-    """``--turnover``/``--substeps`` exist exactly when EngineParams has the field, and reach it."""
-
-    import dataclasses
+def test_intrabar_flags_reach_engine_params(argv: list[str], field: str, value: float) -> None:
+    """``--substeps``/``--turnover-per-h`` reach EngineParams; without them the shipped defaults apply
+    (docs/heatmap.md: turnover 0.3/h on, the intrabar path off)."""
 
     from perpscope.cli import build_parser
     from perpscope.commands.heatmap import engine_params
-    from perpscope.heatmap.params import EngineParams
 
-    parser = build_parser()
-    if field in {f.name for f in dataclasses.fields(EngineParams)}:
-        args = parser.parse_args(["heatmap", "BTC", flag, value])
-        assert float(getattr(engine_params(args), field)) == float(value)
-    else:
-        with pytest.raises(SystemExit):
-            parser.parse_args(["heatmap", "BTC", flag, value])
+    args = build_parser().parse_args(["heatmap", "BTC", *argv])
+    assert getattr(engine_params(args), field) == value
+
+
+def test_bad_intrabar_flag_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rc = main(["heatmap", "BTC", "--substeps", "-1", "--data-dir", str(tmp_path)])
+    assert rc != 0
+    assert "substeps" in capsys.readouterr().err
 
 
 def test_store_derives_bars_from_candles_and_oi(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

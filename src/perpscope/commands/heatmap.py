@@ -9,7 +9,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..heatmap.calibrate_model import default_engine_params
+from ..heatmap.calibrate_model import (
+    DEFAULT_SUBSTEPS,
+    DISPLAY_SUBSTEPS,
+    DISPLAY_TURNOVER_PER_H,
+    default_engine_params,
+)
 from ..heatmap.params import EngineParams, parse_leverage_mix
 from ..heatmap.pipeline import (
     ESTIMATE_LABEL,
@@ -39,12 +44,6 @@ EPILOG = """examples:
 
 Every figure is an ESTIMATE of where leveraged positions would be force-closed, not a prediction.
 """
-
-_EXTRA_FLAGS = ("turnover_per_h", "intrabar_substeps")  # EngineParams fields exposed when present
-
-
-def _field_names() -> set[str]:
-    return {f.name for f in dataclasses.fields(EngineParams)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,11 +80,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     color = p.add_mutually_exclusive_group()
     color.add_argument("--log-color", dest="log_color", action="store_true", default=True, help="(default)")
     color.add_argument("--linear-color", dest="log_color", action="store_false", help="linear colour scale")
-    names = _field_names()
-    if "turnover_per_h" in names:
-        p.add_argument("--turnover", type=float, default=None, metavar="F", help="hourly position turnover")
-    if "intrabar_substeps" in names:
-        p.add_argument("--substeps", type=int, default=None, metavar="N", help="intrabar price substeps")
+    p.add_argument(
+        "--substeps",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"intrabar path: 3·N sub-slots per bar, 0 = off (default {DISPLAY_SUBSTEPS}; calibrated: "
+        f"{DEFAULT_SUBSTEPS}, slower)",
+    )
+    p.add_argument(
+        "--turnover-per-h",
+        "--turnover",
+        dest="turnover",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of open positions closed and reopened per hour, 0 = off "
+        f"(default {DISPLAY_TURNOVER_PER_H})",
+    )
     p.add_argument("--out", default=None, metavar="FILE", help="write FILE.png, FILE.html or FILE.json")
     p.add_argument("--json", action="store_true", help="print the JSON matrices to stdout")
     add_data_dir(p)
@@ -105,10 +117,10 @@ def engine_params(args: argparse.Namespace) -> EngineParams:
         changes["bin_width"] = args.bin_pct / 100.0
     if args.linear_bins:
         changes["bins"] = "linear"
-    if getattr(args, "turnover", None) is not None:
+    if args.turnover is not None:
         changes["turnover_per_h"] = args.turnover
-    if getattr(args, "substeps", None) is not None:
-        changes["intrabar_substeps"] = args.substeps
+    if args.substeps is not None:
+        changes["substeps"] = args.substeps
     return dataclasses.replace(default_engine_params(), **changes)
 
 

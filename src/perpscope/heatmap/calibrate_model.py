@@ -45,11 +45,21 @@ DEFAULT_TURNOVER_PER_H = 0.3
 DEFAULT_BACKGROUND = 0.0
 
 
-def default_engine_params() -> EngineParams:
-    """The engine's own defaults (its leverage mix is the calibrated one, ``params.DEFAULT_LEVERAGE``) with
-    one display column per slot (calibration needs every slot's consumed USD, never the display matrices)."""
+# What the shipped heatmap (``perpscope heatmap``/``demo``/``serve``, ``pipeline``) runs by default. The
+# calibrated 8 sub-steps cost ~25 s and ~4 GB for a year of 5-minute bars × 3 venues (48 engine slots per
+# bar), far over the ~3 s budget; turnover alone costs ~1 s and keeps most of the gain that fits
+# (docs/heatmap.md, "Intrabar steps"): the calibrated setting is ``--substeps 8`` away.
+DISPLAY_SUBSTEPS = 0
+DISPLAY_TURNOVER_PER_H = DEFAULT_TURNOVER_PER_H
 
-    return EngineParams(max_columns=None)
+
+def default_engine_params() -> EngineParams:
+    """The shipped heatmap's defaults: the engine's own (its leverage mix is the calibrated one,
+    ``params.DEFAULT_LEVERAGE``) with the display intrabar steps (``DISPLAY_SUBSTEPS``,
+    ``DISPLAY_TURNOVER_PER_H``) and one display column per slot. Calibration replaces the two steps by its
+    model's ``substeps``/``turnover_per_h``."""
+
+    return EngineParams(max_columns=None, substeps=DISPLAY_SUBSTEPS, turnover_per_h=DISPLAY_TURNOVER_PER_H)
 
 
 @dataclass(frozen=True, kw_only=True)
