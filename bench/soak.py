@@ -2,12 +2,15 @@
 (this process) writing everything to a fresh store. Prints one JSON object as the last line:
 ``msgs_per_s`` sustained (WebSocket data frames received by the collector's sessions, REST responses
 included, over the measured span after a 5 s warm-up), ``events_per_s`` (normalized events handed to the
-store writer), ``p50_ms``/``p99_ms`` from the venue's event
-time to the collector handing the event to the store writer (the writer then flushes every
-``--flush-interval``), ``peak_rss_mb`` and RSS at start/end of the measured span (flat memory), and ``lost``:
-trades missing from each venue's contiguous trade-id sequence plus book sequence gaps. ``*_cpu_pct`` and
-``*_us_per_msg`` are the CPU time (user + system, all threads, from /proc) of the collector (this process,
-store flush thread included) and of the emulator process over the measured span: where the 2 cores go.
+store writer), ``p50_ms``/``p99_ms`` from the venue's event time (the emulator stamps it when it generates
+the event, just before encoding and sending it) to the collector handing the event to the store writer,
+which then flushes every ``--flush-interval`` on its own thread (candles are left out: their ts_event is
+the bar's open; so are events without a venue time stamp, ts_event == ts_recv; both are counted in
+``latency_excluded``), ``peak_rss_mb`` and RSS at start/end of the measured span (flat memory), and
+``lost``: trades missing from each venue's contiguous trade-id sequence plus book sequence gaps.
+``*_cpu_pct`` and ``*_us_per_msg`` are the CPU time (user + system, all threads, from /proc) of the
+collector (this process, store flush thread included) and of the emulator process over the measured span:
+where the 2 cores go.
 
 ``--rate`` paces the seeded market (10 = 10x a busy market, about 3k frames/s for 4 venues x 6 symbols);
 raise it (e.g. ``--rate 200``) to find the most the emulator + collector sustain together: the source then
@@ -34,7 +37,7 @@ import numpy as np
 
 from perpscope.feed.collector import Collector, CollectorConfig
 from perpscope.feed.plans import roots_from_json
-from perpscope.model import Trade
+from perpscope.model import Candle, Trade
 from perpscope.store import Store
 from perpscope.symbols import DEFAULT_SYMBOLS
 from perpscope.timeutil import now_ns
@@ -62,12 +65,21 @@ class MeasuringWriter:
     def __init__(self, inner: object) -> None:
         self.inner = inner
         self.latency_ms: list[float] = []
+        self.by_stream: dict[str, list[float]] = defaultdict(list)  # "venue/EventType" → latency samples
+        self.events = 0
+        self.no_latency = 0
         self.ids: dict[tuple[str, str], list[int]] = defaultdict(list)
 
     def extend(self, events: list) -> None:  # type: ignore[type-arg]
         t = now_ns()
         for e in events:
-            self.latency_ms.append((t - e.ts_event) / 1e6)
+            if isinstance(e, Candle) or e.ts_event == e.ts_recv:
+                self.no_latency += 1  # a bar's ts_event is its open; no venue time stamp: no send time
+            else:
+                ms = (t - e.ts_event) / 1e6
+                self.latency_ms.append(ms)
+                self.by_stream[f"{e.venue.value}/{type(e).__name__}"].append(ms)
+            self.events += 1
             if isinstance(e, Trade) and e.trade_id.isdigit():
                 self.ids[(e.venue.value, e.symbol)].append(int(e.trade_id))
         self.inner.extend(events)  # type: ignore[attr-defined]
@@ -113,6 +125,8 @@ def main() -> None:
                 await asyncio.sleep(5.0)  # warm-up: connections, snapshots
                 m0 = sum(s.messages for s in col.health.streams.values())
                 mw.latency_ms.clear()
+                mw.by_stream.clear()
+                mw.events = mw.no_latency = 0
                 cpu0 = (cpu_s(), cpu_s(emu.pid))
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < args.seconds:
@@ -141,7 +155,9 @@ def main() -> None:
         "seconds": round(elapsed, 1),
         "rate": args.rate,
         "msgs_per_s": round(msgs / elapsed, 1),
-        "events_per_s": round(lat.size / elapsed, 1),
+        "events_per_s": round(mw.events / elapsed, 1),
+        "latency_samples": int(lat.size),
+        "latency_excluded": mw.no_latency,
         "p50_ms": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
         "p99_ms": round(float(np.percentile(lat, 99)), 2) if lat.size else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -153,6 +169,9 @@ def main() -> None:
         "collector_us_per_msg": round(1e6 * cpu[0] / max(1, msgs), 1),
         "emulator_us_per_msg": round(1e6 * cpu[1] / max(1, msgs), 1),
         "parse_errors": sum(s.parse_errors for s in col.health.streams.values()),
+        "p99_ms_by_stream": {
+            k: round(float(np.percentile(v, 99)), 1) for k, v in sorted(mw.by_stream.items()) if len(v) >= 20
+        },
     }
     print(json.dumps(out))
 
