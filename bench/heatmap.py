@@ -6,8 +6,14 @@
 - ``year_5m_parts_seconds``: the same with per-venue and per-leverage display matrices.
 - ``reference_seconds`` / ``fast_seconds`` / ``speedup``: the per-cohort reference implementation and the
   engine on a smaller case (``--small-slots`` slots × 3 venues, one column per slot).
+- ``year_5m_shipped_seconds`` / ``_parts_seconds``: the year case with the shipped heatmap's intrabar steps
+  (``calibrate_model.DISPLAY_SUBSTEPS``/``DISPLAY_TURNOVER_PER_H``), median of ``--repeat``.
+- ``--steps N:F`` (repeatable): also time the year case once per ``substeps:turnover_per_h`` setting
+  (``steps_seconds``); e.g. ``--steps 8:0.3`` is the calibrated setting (slow: ~4 GB of memory).
 
-Usage: ``python bench/heatmap.py [--repeat 3] [--small-slots 2000]``
+``--substeps``/``--turnover-per-h`` apply to the first group (default 0/0: the plain recipe).
+
+Usage: ``python bench/heatmap.py [--repeat 3] [--small-slots 2000] [--steps 1:0.3 --steps 8:0.3]``
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import json
 import os
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 
+from perpscope.heatmap.calibrate_model import DISPLAY_SUBSTEPS, DISPLAY_TURNOVER_PER_H
 from perpscope.heatmap.engine import run_engine
 from perpscope.heatmap.params import EngineParams
 from perpscope.heatmap.reference import run_reference
@@ -43,16 +51,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--small-slots", type=int, default=2000)
+    ap.add_argument("--substeps", type=int, default=0)
+    ap.add_argument("--turnover-per-h", type=float, default=0.0)
+    ap.add_argument("--steps", action="append", default=[], metavar="N:F")
     args = ap.parse_args()
 
     year = _inputs(YEAR_5M)
-    params = EngineParams(n_bins=2000, max_columns=2000)
+    params = EngineParams(
+        n_bins=2000, max_columns=2000, substeps=args.substeps, turnover_per_h=args.turnover_per_h
+    )
     cold = _time(lambda: run_engine(year, params, parts=False))
     warm = [_time(lambda: run_engine(year, params, parts=False)) for _ in range(args.repeat)]
     parts_runs = [_time(lambda: run_engine(year, params, parts=True)) for _ in range(args.repeat)]
     series_only = [_time(lambda: run_engine(year, params, display=False)) for _ in range(args.repeat)]
     hm = run_engine(year, params, parts=False).heatmap
     assert hm is not None
+
+    shipped = replace(params, substeps=DISPLAY_SUBSTEPS, turnover_per_h=DISPLAY_TURNOVER_PER_H)
+    shipped_runs = [_time(lambda: run_engine(year, shipped, parts=False)) for _ in range(args.repeat)]
+    shipped_parts = [_time(lambda: run_engine(year, shipped, parts=True)) for _ in range(args.repeat)]
+    steps: dict[str, float] = {}
+    for item in args.steps:
+        n_s, _, f_s = item.partition(":")
+        p = replace(params, substeps=int(n_s), turnover_per_h=float(f_s or 0.0))
+        steps[item] = round(_time(lambda p=p: run_engine(year, p, parts=False)), 3)
 
     small = _inputs(args.small_slots)
     small_params = EngineParams(n_bins=2000, max_columns=None)
@@ -65,6 +87,12 @@ def main() -> None:
         "year_5m_cold_seconds": round(cold, 3),
         "year_5m_parts_seconds": round(statistics.median(parts_runs), 3),
         "year_5m_series_only_seconds": round(statistics.median(series_only), 3),
+        "substeps": args.substeps,
+        "turnover_per_h": args.turnover_per_h,
+        "year_5m_shipped_seconds": round(statistics.median(shipped_runs), 3),
+        "year_5m_shipped_parts_seconds": round(statistics.median(shipped_parts), 3),
+        "shipped_steps": f"{DISPLAY_SUBSTEPS}:{DISPLAY_TURNOVER_PER_H}",
+        "steps_seconds": steps,
         "year_slots": YEAR_5M,
         "venues": len(VENUES),
         "price_bins": int(hm.n_price),
