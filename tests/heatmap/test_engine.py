@@ -496,3 +496,25 @@ def test_half_life_is_in_real_hours_with_sub_slots() -> None:
     # halves the book every two hours
     for st_ in out:
         np.testing.assert_allclose(st_[3:] / st_[2:-1], 2.0**-0.5, rtol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 30),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+)
+def test_first_crossing_in_bars_equals_the_flat_search(
+    per_bar: int, bars: int, seed: int, below: bool
+) -> None:
+    from perpscope.heatmap.engine import _first_crossing, _first_crossing_in_bars
+
+    rng = np.random.default_rng(seed)
+    n = per_bar * bars
+    values = np.round(rng.normal(0.0, 1.0, n), 1)  # ties on purpose
+    start = rng.integers(0, n + 1, 300)
+    level = np.round(rng.normal(0.0, 1.5, 300), 1)
+    want = _first_crossing(values, start, level, below=below)
+    got = _first_crossing_in_bars(values, start, level, below=below, per_bar=per_bar)
+    np.testing.assert_array_equal(got, want)
