@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -49,6 +50,32 @@ def cpu_s(pid: int | str = "self") -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class GcPauses:
+    """Longest garbage-collector pause per generation in this process (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.max_ms = [0.0, 0.0, 0.0]
+        self._t0 = 0.0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            g = info["generation"]
+            self.max_ms[g] = max(self.max_ms[g], (time.perf_counter() - self._t0) * 1e3)
+
+
+async def loop_lag(out: list[float], period_s: float = 0.01) -> None:
+    """How late a 10 ms sleep wakes up: the longest stretch the event loop was busy (or descheduled)."""
+
+    loop = asyncio.get_running_loop()
+    while True:
+        t = loop.time()
+        await asyncio.sleep(period_s)
+        out.append((loop.time() - t - period_s) * 1e3)
 
 
 def rss_mb() -> float:
@@ -114,6 +141,8 @@ def main() -> None:
         store = Store(Path(tempfile.mkdtemp(prefix="perpscope-soak-")))
         cfg = CollectorConfig(symbols=DEFAULT_SYMBOLS, roots=roots_from_json(endpoints))
         rss: list[float] = []
+        lags: list[float] = []  # collector event-loop lag samples (ms)
+        gc_ms: list[float] = []  # longest GC pause per generation in the collector (ms)
         cpu: list[float] = []  # CPU seconds over the measured span: collector (this process), emulator
 
         async def run() -> tuple[Collector, MeasuringWriter, float]:
@@ -127,6 +156,8 @@ def main() -> None:
                 mw.latency_ms.clear()
                 mw.by_stream.clear()
                 mw.events = mw.no_latency = 0
+                lag_task = asyncio.create_task(loop_lag(lags))
+                gcp = GcPauses()
                 cpu0 = (cpu_s(), cpu_s(emu.pid))
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < args.seconds:
@@ -135,6 +166,8 @@ def main() -> None:
                 elapsed = time.monotonic() - t0
                 m1 = sum(s.messages for s in col.health.streams.values())
                 cpu.extend((cpu_s() - cpu0[0], cpu_s(emu.pid) - cpu0[1]))
+                lag_task.cancel()
+                gc_ms.extend(gcp.max_ms)
                 stop.set()
                 await task
                 col.msgs_measured = m1 - m0  # type: ignore[attr-defined]
@@ -168,6 +201,9 @@ def main() -> None:
         "emulator_cpu_pct": round(100 * cpu[1] / elapsed, 1),
         "collector_us_per_msg": round(1e6 * cpu[0] / max(1, msgs), 1),
         "emulator_us_per_msg": round(1e6 * cpu[1] / max(1, msgs), 1),
+        "collector_loop_lag_p99_ms": round(float(np.percentile(lags, 99)), 1) if lags else None,
+        "collector_loop_lag_max_ms": round(max(lags), 1) if lags else None,
+        "collector_gc_max_ms": [round(x, 1) for x in gc_ms],
         "parse_errors": sum(s.parse_errors for s in col.health.streams.values()),
         "p99_ms_by_stream": {
             k: round(float(np.percentile(v, 99)), 1) for k, v in sorted(mw.by_stream.items()) if len(v) >= 20

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 from collections.abc import Sequence
@@ -190,6 +191,7 @@ class Emulator:
         for server in self.servers.values():
             server.start_ns = self.start_ns
         self.fault_log.open(self.start_ns)
+        gc.freeze()  # the REST history and instruments live as long as the servers: keep them out of GC scans
         self._tasks.append(asyncio.ensure_future(self._pump()))
         for spec in self.fault_specs:
             if spec.kind in ("drop", "stall", "gap", "burst"):
