@@ -238,3 +238,58 @@ def test_health_persists_status_and_gaps(tmp_path) -> None:  # type: ignore[no-u
     status, gaps = read_status(tmp_path)
     assert status is not None and status["streams"][0]["parse_errors"] == 1  # type: ignore[index]
     assert gaps == [Gap(venue="okx", stream="okx/public", from_ns=1, to_ns=2, reason="stale")]
+
+
+async def test_request_reconnect_and_stop_while_frames_stream() -> None:
+    """The read loop is only ever interrupted between frames: a resync kick mid-stream reconnects at once
+    (no backoff) with the kick's reason as the gap, every frame received is handled exactly once, and
+    stop ends a busy session promptly."""
+
+    connections = 0
+    sent: list[int] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        nonlocal connections
+        connections += 1
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            while not ws.closed:
+                for _ in range(50):
+                    sent.append(len(sent) + 1)
+                    await ws.send_str(json.dumps({"p": sent[-1]}))
+                await asyncio.sleep(0.001)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner, host = await start(app)
+    got: list[float] = []
+    health = Health()
+    plan = ConnectionPlan(venue=Venue.BYBIT, stream="bybit/test", url=f"ws://{host}/ws")
+    stop = asyncio.Event()
+    try:
+        async with aiohttp.ClientSession() as http:
+            session = WsSession(
+                plan,
+                http=http,
+                decoder_factory=EchoDecoder,
+                on_events=lambda evs: got.extend(e.mark_price for e in evs),
+                health=health,
+                backoff=Backoff(base_s=5.0, cap_s=5.0),  # a backoff would outlast the test
+            )
+            task = asyncio.create_task(session.run(stop))
+            await asyncio.sleep(0.3)
+            session.request_reconnect("resync: test")
+            await asyncio.sleep(0.3)
+            stop.set()
+            t = time.monotonic()
+            await asyncio.wait_for(task, 2)
+            assert time.monotonic() - t < 1.0
+    finally:
+        await runner.cleanup()
+    stats = health.stream("bybit", "bybit/test")
+    assert connections == 2 and stats.reconnects == 1
+    assert [g.reason for g in stats.gaps] == ["resync: test"]
+    assert len(got) == len(set(got)) == stats.messages > 100  # each received frame handled once
+    assert got == sorted(got)
