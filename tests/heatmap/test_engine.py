@@ -141,7 +141,10 @@ def test_fast_engine_matches_reference(case: tuple[list[BarSeries], EngineParams
     np.testing.assert_array_equal(hm.close, rh.close)
 
 
-@pytest.mark.parametrize(("oi_vol", "substeps", "turnover"), [(0.002, 0, 0.0), (0.3, 0, 0.0), (0.3, 2, 0.3)])
+@pytest.mark.parametrize(
+    ("oi_vol", "substeps", "turnover"),
+    [(0.002, 0, 0.0), (0.3, 0, 0.0), pytest.param(0.3, 1, 0.3, marks=pytest.mark.slow)],
+)
 def test_fast_matches_reference_displayed_at_lower_resolution(
     oi_vol: float, substeps: int, turnover: float
 ) -> None:
