@@ -9,6 +9,7 @@ what reached the lake is known, what did not is redelivered by JetStream and wri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -134,42 +135,81 @@ async def run_store_writer(
     idle_exit_s: float | None = None,
     stats: WriterStats | None = None,
     on_durable: Callable[[list[Delivery]], None] | None = None,
+    max_write: int = 50_000,
 ) -> WriterStats:
-    """Consume ``durable`` until ``stop`` is set (or nothing arrived for ``idle_exit_s``)."""
+    """Consume ``durable`` until ``stop`` is set (or nothing arrived for ``idle_exit_s``).
+
+    Fetching runs in its own task while the previous write is flushed (a flush costs a fixed ~0.2 s of
+    fsyncs): everything fetched meanwhile, up to ``max_write``, is written by the next flush."""
 
     stats = stats if stats is not None else WriterStats()
     journal = IdJournal(store.root, durable)
     stats.recovered = journal.recover(store)
     consumer = await bus.pull(durable)
     loop = asyncio.get_running_loop()
-    idle_since = loop.time()
-    with store.writer(flush_interval_s=3600.0, max_buffer=10_000_000, background=False) as w:
-        while not (stop is not None and stop.is_set()):
+    fetched: list[Delivery] = []
+    arrived = asyncio.Event()
+    room = asyncio.Event()
+    room.set()
+    done = False
+    empty = [0]  # fetches in a row that returned nothing
+
+    async def fetcher() -> None:
+        while not done:
+            await room.wait()
             deliveries = await consumer.fetch(batch, timeout=fetch_timeout_s)
-            if not deliveries:
-                if idle_exit_s is not None and loop.time() - idle_since > idle_exit_s:
-                    break
-                continue
-            idle_since = loop.time()
-            stats.received += len(deliveries)
-            fresh: list[str] = []
-            seen: set[str] = set()
-            for d in deliveries:
-                if d.id in journal or d.id in seen:
-                    stats.duplicates += 1
-                    continue
-                seen.add(d.id)
-                fresh.append(d.id)
-                w.append(d.event)
-            if fresh:
-                journal.begin(fresh)
-                rejected_before = w.rejected.total
-                # the flush fsyncs Parquet files: off the event loop so acks/heartbeats keep flowing
-                stats.written += await asyncio.to_thread(w.flush)
-                stats.rejected += w.rejected.total - rejected_before
-                journal.commit(fresh)
-                if on_durable is not None:  # e.g. the bench's end-to-end latency
-                    on_durable([d for d in deliveries if d.id in seen])
-            await asyncio.gather(*(d.ack() for d in deliveries))
-            stats.batches += 1
+            empty[0] = 0 if deliveries else empty[0] + 1
+            if deliveries:
+                fetched.extend(deliveries)
+                arrived.set()
+                if len(fetched) >= max_write:
+                    room.clear()
+
+    fetch_task = asyncio.create_task(fetcher())
+    idle_since = loop.time()
+    try:
+        with store.writer(flush_interval_s=3600.0, max_buffer=10_000_000, background=False) as w:
+            while not (stop is not None and stop.is_set()):
+                if not fetched:
+                    arrived.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(arrived.wait(), fetch_timeout_s)
+                    if fetch_task.done():
+                        fetch_task.result()  # re-raise what stopped the fetcher
+                    if not fetched:
+                        idle = loop.time() - idle_since
+                        if idle_exit_s is not None and idle > idle_exit_s and empty[0] >= 1:
+                            break
+                        continue
+                idle_since = loop.time()
+                deliveries, fetched[:] = fetched[:max_write], fetched[max_write:]
+                room.set()
+                stats.received += len(deliveries)
+                fresh: list[str] = []
+                seen: set[str] = set()
+                for d in deliveries:
+                    if d.id in journal or d.id in seen:
+                        stats.duplicates += 1
+                        continue
+                    seen.add(d.id)
+                    fresh.append(d.id)
+                    w.append(d.event)
+                if fresh:
+                    journal.begin(fresh)
+                    rejected_before = w.rejected.total
+                    # the flush fsyncs Parquet files: off the event loop so fetches/acks keep flowing
+                    stats.written += await asyncio.to_thread(w.flush)
+                    stats.rejected += w.rejected.total - rejected_before
+                    journal.commit(fresh)
+                    if on_durable is not None:  # e.g. the bench's end-to-end latency
+                        on_durable([d for d in deliveries if d.id in seen])
+                for d in deliveries:
+                    await d.ack()
+                stats.batches += 1
+    finally:
+        done = True
+        room.set()
+        fetch_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await fetch_task
     return stats
