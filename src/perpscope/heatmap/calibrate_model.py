@@ -46,8 +46,8 @@ DEFAULT_BACKGROUND = 0.0
 
 
 # What the shipped heatmap (``perpscope heatmap``/``demo``/``serve``, ``pipeline``) runs by default. The
-# calibrated 8 sub-steps cost ~25 s and ~4 GB for a year of 5-minute bars × 3 venues (48 engine slots per
-# bar), far over the ~3 s budget; turnover alone costs ~1 s and keeps most of the gain that fits
+# calibrated 8 sub-steps took 76 s and 3.6 GB for a year of 5-minute bars × 3 venues (48 engine slots per
+# bar), far over the ~3 s budget; turnover alone costs ~1 s (one sub-step already ~3–4 s), the best that fits
 # (docs/heatmap.md, "Intrabar steps"): the calibrated setting is ``--substeps 8`` away.
 DISPLAY_SUBSTEPS = 0
 DISPLAY_TURNOVER_PER_H = DEFAULT_TURNOVER_PER_H
