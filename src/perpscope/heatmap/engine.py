@@ -1,8 +1,10 @@
 """The fast cohort engine: estimated standing liquidation USD per price bin over time, and the USD the
 price path consumed per slot.
 
-Recipe (docs/heatmap.md; ``reference.py`` is the same recipe as a slow per-cohort loop). For each venue's
-slots, in order, slot ``u``:
+Recipe (docs/heatmap.md; ``reference.py`` is the same recipe as a slow per-cohort loop). A venue's bars
+first become engine slots (``intrabar.series_slots``: one per bar, or ``3·substeps`` along the intrabar
+path, doubled by turnover's flat slots); everything reported is per bar again (flows summed over a bar's
+slots, standing at its last slot). For each venue's slots, in order, slot ``u``:
 
 1. close: standing positions shrink by the survival factor ``f_u`` (the fraction of one-sided OI that
    remained when OI fell, ``close_rule="proportional"``; times an optional exponential decay);
