@@ -148,7 +148,7 @@ async def _run(args: argparse.Namespace, work: Path, kill_one: bool) -> dict[str
             "msgs_per_s": round(stats.written / span) if span == span and span > 0 else 0,
             "p50_ms": round(_pct(latencies, 0.50), 1),
             "p99_ms": round(_pct(latencies, 0.99), 1),
-            "lost": dropped + max(0, in_stream - len(ids)),
+            "lost": max(0, sum(int(s.get("events", 0)) for s in summaries) - len(ids)),
             "duplicated": sum(ids.values()) - len(ids),
             "events": stats.written,
             "published": published,

@@ -143,7 +143,9 @@ class JetStreamBus:
             return  # an ack of an attempt already given up on: the retry carries the same id
         waiter, index = entry
         data = msg.data
-        if b'"error"' in data:
+        if not data.startswith(b'{"stream"') or b'"seq"' not in data:
+            # an error ack, or a status message without a body (503 no responders while the stream has
+            # no leader): not stored, retry
             waiter.failed.add(index)
         elif b"duplicate" in data:  # {"stream":…, "seq":N,"duplicate": true}
             self.duplicates_dropped += 1
