@@ -189,6 +189,26 @@ class WsSession:
             for t in (reader, stop_wait, kick_wait):
                 t.cancel()
             await asyncio.gather(reader, stop_wait, kick_wait, return_exceptions=True)
+            self._drain(ws, decoder)
+
+    def _drain(self, ws: aiohttp.ClientWebSocketResponse, decoder: VenueDecoder) -> None:
+        """Handle the frames aiohttp already received and parsed but the read loop had not taken yet when
+        it was ended (a resync kick, rotation, stop): nothing already received is lost. Reads aiohttp's
+        message queue (a private deque of ``(message, size)``); without it nothing is drained."""
+
+        buffer = getattr(getattr(ws, "_reader", None), "_buffer", None)
+        if not buffer:
+            return
+        stats = self.health.stream(self.venue, self.plan.stream)
+        pending, self._pending_gap = self._pending_gap, None  # these frames arrived before the gap began
+        try:
+            while buffer:
+                item = buffer.popleft()
+                msg = item[0] if isinstance(item, tuple) else item
+                if getattr(msg, "type", None) in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    self._handle(msg.data, decoder, stats)
+        finally:
+            self._pending_gap = pending
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse, decoder: VenueDecoder) -> str:
         handle = self._handle
