@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -222,7 +223,7 @@ class JetStreamBus:
                         ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=-1
                     ),
                 )
-                return PullConsumer(sub)
+                return PullConsumer(self.nc, sub, durable)
             except _RETRYABLE:
                 if attempt == 39:
                     raise
@@ -251,17 +252,50 @@ def _delivery(msg: Msg) -> Delivery:
 
 
 class PullConsumer:
-    """Batches from a durable pull consumer."""
+    """Batches from a durable pull consumer.
 
-    def __init__(self, sub: JetStreamContext.PullSubscription) -> None:
-        self._sub = sub
+    One pull request is outstanding at a time (``$JS.API.CONSUMER.MSG.NEXT``, ``batch`` messages, expiring
+    after the fetch timeout); messages land on a callback inbox and ``fetch`` returns whatever arrived as
+    soon as anything did. (nats-py's own ``fetch`` returns after the first few messages and pays a
+    ``wait_for`` per message: a round trip per handful of messages.)"""
+
+    def __init__(self, nc: Client, sub: JetStreamContext.PullSubscription, durable: str) -> None:
+        self._nc = nc
+        self._sub = sub  # keeps the durable bound; its own inbox stays idle
+        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}"
+        self._inbox: str | None = None
+        self._buf: list[Msg] = []
+        self._arrived = asyncio.Event()
+        self._left = 0  # messages the outstanding request may still bring
+        self._expires_at = 0.0
+
+    async def _on_msg(self, msg: Msg) -> None:
+        status = (msg.headers or {}).get("Status") if not msg.data else None
+        if status is not None:  # 404 no messages / 408 request expired / 409 leadership change …
+            self._left = 0
+        else:
+            self._buf.append(msg)
+            self._left -= 1
+        self._arrived.set()
 
     async def fetch(self, batch: int = 1000, *, timeout: float = 1.0) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
         try:
-            msgs = await self._sub.fetch(batch, timeout=timeout)
-        except (TimeoutError, NatsTimeout):
+            if self._inbox is None:
+                self._inbox = self._nc.new_inbox()
+                await self._nc.subscribe(self._inbox, cb=self._on_msg)
+            if not self._buf and (self._left <= 0 or loop.time() > self._expires_at):
+                self._left = batch
+                self._expires_at = loop.time() + timeout + 1.0
+                req = json.dumps({"batch": batch, "expires": int(timeout * 1e9)}).encode()
+                await self._nc.publish(self._next, req, reply=self._inbox)
+        except Exception:  # disconnected: the next fetch asks again
+            await asyncio.sleep(0.2)
             return []
-        except (APIError, NoRespondersError, ConnectionError):
-            await asyncio.sleep(0.2)  # consumer leader moving: the next fetch finds the new one
-            return []
-        return [_delivery(m) for m in msgs]
+        if not self._buf:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            await asyncio.sleep(0.002)  # let the rest of a burst arrive
+        out, self._buf = self._buf, []
+        return [_delivery(m) for m in out]
