@@ -93,3 +93,42 @@ def test_redundant_publishers_land_exactly_once(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+class _FlakyBus:
+    """Fails the first ``fail`` publishes (a NATS outage), then stores everything."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail = fail
+        self.stored: list[str] = []
+
+    async def publish(self, events: list[Trade]) -> int:
+        await asyncio.sleep(0.001)
+        if self.fail > 0:
+            self.fail -= 1
+            raise ConnectionError("nats down")
+        self.stored += [e.trade_id for e in events]
+        return len(events)
+
+
+def test_bus_publisher_survives_an_outage_and_counts_overflow() -> None:
+    from perpscope.bus.publisher import BusPublisher
+
+    async def main() -> tuple[BusPublisher, _FlakyBus, BusPublisher, _FlakyBus]:
+        bus = _FlakyBus(fail=5)
+        pub = BusPublisher(bus, batch=100, workers=2, retry_delay_s=0.01)  # type: ignore[arg-type]
+        async with pub:
+            for k in range(10):
+                pub.extend(_trades(1000)[k * 100 : (k + 1) * 100])
+                await asyncio.sleep(0)
+        small_bus = _FlakyBus(fail=10**9)  # never comes back: the buffer overflows, then close gives up
+        small = BusPublisher(small_bus, max_buffer=300, batch=50, workers=1, retry_delay_s=0.01)  # type: ignore[arg-type]
+        small.start()
+        small.extend(_trades(1000))
+        await small.close(timeout_s=0.2)
+        return pub, bus, small, small_bus
+
+    pub, bus, small, small_bus = asyncio.run(main())
+    assert sorted(bus.stored, key=int) == [str(i) for i in range(1000)]  # nothing lost, nothing twice
+    assert pub.stats.failed_batches == 5 and pub.stats.dropped == 0 and pub.stats.published == 1000
+    assert small.stats.dropped == 1000 and small.stats.published == 0 and not small_bus.stored

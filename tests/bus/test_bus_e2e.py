@@ -267,3 +267,51 @@ def test_collect_flag_errors() -> None:
     assert r.returncode != 0 and "0 ≤ N < M" in r.stderr
     r = run("--bus", "nats://127.0.0.1:1", "--endpoints", "", "--duration", "1s")
     assert r.returncode != 0 and "--endpoints" in r.stderr
+
+
+def test_tape_reads_liquidations_from_the_bus(tmp_path: Path) -> None:
+    from perpscope.model import Liquidation, PositionSide
+
+    with start_nats(tmp_path / "nats") as servers:
+
+        async def main() -> str:
+            bus = await JetStreamBus.connect(servers.url)  # creates the stream
+            proc = await asyncio.create_subprocess_exec(
+                *CLI,
+                "tape",
+                "--bus",
+                servers.url,
+                "--min-usd",
+                "1000",
+                "--duration",
+                "6s",
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "COLUMNS": "200"},
+            )
+            await asyncio.sleep(3.0)  # the tape subscribes from now on
+            t0 = 1_700_000_000_000_000_000
+            liqs = [
+                Liquidation(
+                    venue=v,
+                    symbol="BTC",
+                    ts_event=t0 + i,
+                    ts_recv=t0 + i,
+                    side=PositionSide.LONG,
+                    price=60_000.0,
+                    quantity=q,
+                    notional_usd=60_000.0 * q,
+                    sampled=False,
+                )
+                for i, (v, q) in enumerate([(Venue.BYBIT, 2.0), (Venue.OKX, 0.001)])
+            ]
+            await bus.publish(liqs)
+            await bus.close()
+            out, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode()[-2000:]
+            return out.decode()
+
+        out = asyncio.run(main())
+    rows = out.split("\n", 1)[1]  # below the header
+    assert "bybit" in rows and "$      120,000" in rows, out[-2000:]
+    assert "okx" not in rows  # $60 is under --min-usd
