@@ -71,7 +71,7 @@ def feed_config(args: argparse.Namespace, *, books: bool) -> CollectorConfig:
     """The collector config of the feed flags (``--endpoints`` re-roots it at a running emulator)."""
 
     config = collector_config(parse_venues(args.venues), parse_symbols(args.symbols), books=books)
-    if getattr(args, "endpoints", None):
+    if getattr(args, "endpoints", None) is not None:
         if args.emulate:
             raise ValueError("--endpoints and --emulate exclude each other")
         try:
