@@ -521,3 +521,22 @@ def test_first_crossing_in_bars_equals_the_flat_search(
     want = _first_crossing(values, start, level, below=below)
     got = _first_crossing_in_bars(values, start, level, below=below, per_bar=per_bar)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("substeps", "turnover"), [(0, 0.0), (0, 0.3), (2, 0.0), (2, 0.3)])
+@pytest.mark.parametrize("n", [1, 2])
+def test_one_and_two_bar_series(n: int, substeps: int, turnover: float) -> None:
+    """A live store starts with one derived bar: the intrabar steps must handle a series that is only its
+    baseline bar (the dashboard's /api/heatmap once returned 500 IndexError on it)."""
+
+    series = [random_walk_series(n, venue=v, seed=i) for i, v in enumerate(("binance", "bybit"))]
+    params = EngineParams(substeps=substeps, turnover_per_h=turnover, max_columns=None)
+    fast = run_engine(series, params)
+    ref = run_reference(series, params)
+    np.testing.assert_array_equal(fast.ts_ns, ref.ts_ns)
+    assert fast.ts_ns.shape[0] == n
+    for v in fast.venues:
+        for i in range(2):
+            _close(fast.by_venue[v][i].standing_usd, ref.totals[v][i].standing, 1.0)
+    assert fast.heatmap is not None
+    assert np.isfinite(fast.heatmap.long_usd).all() and np.isfinite(fast.heatmap.short_usd).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from . import params as P
 from .heatmap_api import HeatmapCache, heatmap_payload, liqmap_payload, split_payload
 from .panels import depth_payload, funding_payload, levels_payload, quadrant_payload
 from .params import WINDOWS, ApiError
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 TAPE_QUEUE = 256  # batches per WebSocket client (drop-oldest beyond)
@@ -57,7 +60,8 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if exc.status < 400:
             raise
         return web.json_response({"error": exc.reason}, status=exc.status)
-    except Exception as exc:  # the client gets a message, never a traceback
+    except Exception as exc:  # the client gets a message, never a traceback; the log gets the traceback
+        log.exception("%s %s failed", request.method, request.path_qs)
         return web.json_response({"error": f"internal error: {type(exc).__name__}"}, status=500)
 
 
