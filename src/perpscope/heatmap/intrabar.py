@@ -108,10 +108,10 @@ def split_bars(
         return path
     # per-slot rate from the per-hour rate (compounded, so the sub-slot count does not change the total)
     rate = 1.0 - (1.0 - turnover_per_h) ** path.hours
+    # no bars (a one-bar series is only its baseline bar): nothing to measure from
+    first = float(level_open[0]) if n else 0.0
     if level_before is not None:
         first = float(level_before)
-    else:  # no bars (a one-bar series has only its baseline bar) → nothing to measure from
-        first = float(level_open[0]) if n else 0.0
     prev = np.append(first, path.level[:-1]) if path.n else path.level
     delta = path.level - prev
     dip = np.maximum(prev - np.maximum(-delta, 0.0) - rate * prev, 0.0)  # OI after the flat slot's closes
