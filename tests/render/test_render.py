@@ -281,6 +281,17 @@ def test_summary_names_the_top_clusters_with_usd_and_distance() -> None:
     consumed = usd(float(hm.consumed_long_usd.sum()))
     assert consumed in text
     assert "10×:35%" in text
+    assert "turnover" not in text  # off in make_heatmap's params
+
+
+def test_assumptions_name_the_intrabar_steps(tmp_path: Path) -> None:
+    hm = make_heatmap()
+    hm = replace(hm, params={**hm.params, "turnover_per_h": 0.3, "substeps": 8})
+    text = render_summary(hm)
+    assert "Assumptions: leverage mix 10×:35%" in text
+    assert "turnover 30%/h, intrabar path 24 steps/bar" in text
+    out = render_html(hm, tmp_path / "h.html")
+    assert "turnover 30%" in Path(out).read_text()
 
 
 def test_summary_of_an_empty_heatmap() -> None:

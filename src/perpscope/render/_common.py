@@ -73,6 +73,19 @@ def leverage_mix_text(hm: Heatmap) -> str:
     return ""
 
 
+def assumptions_text(hm: Heatmap) -> str:
+    """The leverage mix plus the engine's intrabar steps (turnover, intrabar path) when they are on."""
+
+    parts = [leverage_mix_text(hm)]
+    turnover = hm.params.get("turnover_per_h")
+    if isinstance(turnover, int | float) and turnover > 0:
+        parts.append(f"turnover {float(turnover):.0%}/h")
+    substeps = hm.params.get("substeps")
+    if isinstance(substeps, int) and substeps > 0:
+        parts.append(f"intrabar path {3 * substeps} steps/bar")
+    return ", ".join(p for p in parts if p)
+
+
 def side_matrix(hm: Heatmap | HeatmapPart, side: SideChoice) -> np.ndarray:
     if side == "long":
         return hm.long_usd

@@ -18,10 +18,10 @@ from ..heatmap.result import Heatmap
 from ._common import (
     ESTIMATED_NOTE,
     SideChoice,
+    assumptions_text,
     bin_centres,
     fit,
     is_log_bins,
-    leverage_mix_text,
     side_matrix,
     title_text,
     usd,
@@ -163,7 +163,7 @@ def render_html(
     fig.update_yaxes(type=ytype, row=1, col=2)
     fig.update_xaxes(title_text="time (UTC)", row=1, col=1)
     fig.update_xaxes(title_text="Estimated cumulative USD", row=1, col=2)
-    foot = f"{ESTIMATED_NOTE}. {leverage_mix_text(hm)}".strip()
+    foot = f"{ESTIMATED_NOTE}. {assumptions_text(hm)}".strip()
     fig.update_layout(
         title={"text": title_text(hm, side), "x": 0.01, "font": {"size": 15}},
         template="plotly_dark",

@@ -20,9 +20,9 @@ from ..heatmap.result import Heatmap
 from ._common import (
     ESTIMATED_NOTE,
     SideChoice,
+    assumptions_text,
     fit,
     is_log_bins,
-    leverage_mix_text,
     price_text,
     side_matrix,
     title_text,
@@ -160,7 +160,7 @@ def render_png(
     what, _, where = rest.partition(" — ")
     fig.text(left, 1 - 12 / height, f"{head} — {what}", color=FOREGROUND, fontsize=12, ha="left", va="top")
     fig.text(left, 1 - 34 / height, where, color="#a3acb9", fontsize=9.5, ha="left", va="top")
-    foot = f"{ESTIMATED_NOTE}. {leverage_mix_text(hm)}".strip().rstrip(".")
+    foot = f"{ESTIMATED_NOTE}. {assumptions_text(hm)}".strip().rstrip(".")
     fig.text(left, 8 / height, foot, color="#a3acb9", fontsize=8, ha="left", va="bottom")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..heatmap.result import Heatmap
-from ._common import ESTIMATED_NOTE, bin_centres, leverage_mix_text, price_text, title_text, usd
+from ._common import ESTIMATED_NOTE, assumptions_text, bin_centres, price_text, title_text, usd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +92,7 @@ def render_summary(hm: Heatmap, *, top: int = 3, width: float = 0.0025) -> str:
         f"Estimated consumed by the price path in the window: longs {usd(consumed_long)}, "
         f"shorts {usd(consumed_short)}"
     )
-    mix = leverage_mix_text(hm)
+    mix = assumptions_text(hm)
     if mix:
         lines.append(f"Assumptions: {mix}.")
     lines.append(ESTIMATED_NOTE[0].upper() + ESTIMATED_NOTE[1:] + ".")
