@@ -137,6 +137,25 @@ def books_at(store: Store, symbol: str, at_ns: int) -> dict[str, Any]:
     return books
 
 
+def stored_quadrant(store: Store, symbol: str, start_ns: int, end_ns: int, **thresholds: float) -> list[Any]:
+    """``analytics.orderflow.quadrant_rows`` over the stored trades of ``[start_ns, end_ns)`` and the books
+    as of ``end_ns`` (``pct``, ``min_cvd_ratio``, ``min_obi`` pass through); [] when neither is stored."""
+
+    from ..analytics.orderflow import quadrant_rows
+
+    trades = store.read(
+        Kind.TRADE,
+        symbol=symbol,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        columns=["ts_event", "venue", "side", "quantity", "price"],
+    )
+    books = books_at(store, symbol, end_ns)
+    if trades.num_rows == 0 and not books:
+        return []
+    return quadrant_rows(symbol, trades, books, start_ns=start_ns, end_ns=end_ns, **thresholds)
+
+
 def console() -> Any:
     """A rich console; when output is not a terminal, wide enough that tables do not fold."""
 

@@ -7,17 +7,17 @@ import argparse
 from rich import box
 from rich.table import Table
 
-from ..analytics.orderflow import DEFAULT_OBI_PCT, QUADRANT_MEANING, quadrant_rows
+from ..analytics.orderflow import DEFAULT_OBI_PCT, QUADRANT_MEANING
 from ..model import Kind
 from ..symbols import parse_symbols
 from ._market import (
     add_common,
     add_window,
-    books_at,
     console,
     open_store,
     print_json,
     resolve_window,
+    stored_quadrant,
     usd,
     window_text,
 )
@@ -63,25 +63,8 @@ def run(args: argparse.Namespace) -> int:
     start, end = resolve_window(args, store, Kind.TRADE, symbols)
     rows = []
     for sym in symbols:
-        trades = store.read(
-            Kind.TRADE,
-            symbol=sym,
-            start_ns=start,
-            end_ns=end,
-            columns=["ts_event", "venue", "side", "quantity", "price"],
-        )
-        books = books_at(store, sym, end)
-        if trades.num_rows == 0 and not books:
-            continue
-        rows += quadrant_rows(
-            sym,
-            trades,
-            books,
-            start_ns=start,
-            end_ns=end,
-            pct=args.pct / 100,
-            min_cvd_ratio=args.min_cvd,
-            min_obi=args.min_obi,
+        rows += stored_quadrant(
+            store, sym, start, end, pct=args.pct / 100, min_cvd_ratio=args.min_cvd, min_obi=args.min_obi
         )
     if args.json:
         print_json([r.to_dict() for r in rows])

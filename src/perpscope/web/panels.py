@@ -28,23 +28,13 @@ def funding_payload(store: Store, *, symbol: str) -> dict[str, Any]:
 
 
 def quadrant_payload(store: Store, *, symbol: str) -> dict[str, Any]:
-    from ..analytics.orderflow import DEFAULT_OBI_PCT, quadrant_rows
-    from ..commands._market import books_at
+    from ..commands._market import stored_quadrant
 
     last = latest(store, Kind.TRADE, symbol)
     if last is None:
         return {"symbol": symbol, "rows": [], "note": f"no {symbol} trades stored"}
     end = last + 1
-    start = end - 3600 * NS_PER_S
-    trades = store.read(
-        Kind.TRADE,
-        symbol=symbol,
-        start_ns=start,
-        end_ns=end,
-        columns=["ts_event", "venue", "side", "quantity", "price"],
-    )
-    books = books_at(store, symbol, end)
-    rows = quadrant_rows(symbol, trades, books, start_ns=start, end_ns=end, pct=DEFAULT_OBI_PCT)
+    rows = stored_quadrant(store, symbol, end - 3600 * NS_PER_S, end)
     return {"symbol": symbol, "window": "1h", "rows": [r.to_dict() for r in rows]}
 
 
