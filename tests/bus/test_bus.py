@@ -10,11 +10,29 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from perpscope.bus import JetStreamBus, decode_message, encode_message, event_id, select_shard, shard_of
+from perpscope.bus import (
+    BATCH_VERSION,
+    BadPayload,
+    EventBatch,
+    JetStreamBus,
+    batch_id,
+    decode_message,
+    decode_payload,
+    encode_batch,
+    encode_message,
+    event_id,
+    select_shard,
+    shard_of,
+    subject_of,
+)
+from perpscope.bus.servers import start_nats
 from perpscope.bus.writer import run_store_writer
-from perpscope.model import Side, Trade, Venue
+from perpscope.model import AnyEvent, Liquidation, PositionSide, Side, Trade, Venue
 from perpscope.store import Store
 
 NATS = shutil.which("nats-server")
@@ -56,13 +74,140 @@ def test_encoding_round_trip_and_stable_id() -> None:
     assert event_id(ev) != event_id(_trades(2)[1])
 
 
+_T0 = 1_700_000_000_000_000_000
+_finite = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False)
+_trade = st.builds(
+    Trade,
+    venue=st.sampled_from(list(Venue)),
+    symbol=st.sampled_from(["BTC", "ETH"]),
+    ts_event=st.integers(_T0, _T0 + 10**12),
+    ts_recv=st.integers(_T0, _T0 + 10**12),
+    side=st.sampled_from(list(Side)),
+    price=_finite,
+    quantity=_finite,
+    notional_usd=_finite,
+    trade_id=st.text(max_size=12),
+)
+_liquidation = st.builds(
+    Liquidation,
+    venue=st.sampled_from(list(Venue)),
+    symbol=st.sampled_from(["BTC", "SOL"]),
+    ts_event=st.integers(_T0, _T0 + 10**12),
+    ts_recv=st.integers(_T0, _T0 + 10**12),
+    side=st.sampled_from(list(PositionSide)),
+    price=_finite,
+    quantity=_finite,
+    notional_usd=_finite,
+    sampled=st.booleans(),
+)
+_events = st.lists(st.one_of(_trade, _liquidation), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_events, st.integers(0, 10**9))
+def test_batch_round_trip_ids_stable_and_independent_of_ts_recv(events: list[AnyEvent], shift: int) -> None:
+    ids = [event_id(e) for e in events]
+    pairs = decode_payload(encode_batch(events))
+    assert [e for _, e in pairs] == events
+    assert [i for i, _ in pairs] == ids == [event_id(e) for _, e in pairs]
+    # another collector (its own clock) forms the same batch: same ids, same Nats-Msg-Id
+    later = [msgspec.structs.replace(e, ts_recv=e.ts_recv + shift) for e in events]
+    assert [i for i, _ in decode_payload(encode_batch(later))] == ids
+    assert batch_id([event_id(e) for e in later]) == batch_id(ids)
+    # a batch cut differently is a different message (the writer de-dups per event)
+    if ids[::-1] != ids:
+        assert batch_id(ids[::-1]) != batch_id(ids)
+    assert batch_id(ids[:-1]) != batch_id(ids)
+    # one decoder for both formats
+    assert decode_payload(encode_message(events[0])) == [(ids[0], events[0])]
+    assert decode_payload(encode_message(events[0]), "header-id") == [("header-id", events[0])]
+
+
+def test_messages_of_groups_per_subject_and_bounds_each_message() -> None:
+    events = _trades(3000)
+    bus = JetStreamBus(None, None, publish_concurrency=1, batch_events=500, batch_bytes=16_384)  # type: ignore[arg-type]
+    msgs = bus.messages_of(events)
+    got: list[tuple[str, AnyEvent]] = []
+    for subject, payload, msg_id in msgs:
+        pairs = decode_payload(payload)
+        assert len(payload) <= 16_384 and 1 <= len(pairs) <= 500
+        assert {subject_of(e) for _, e in pairs} == {subject}
+        assert msg_id == batch_id([i for i, _ in pairs])
+        got += pairs
+    assert sorted(got, key=lambda p: p[0]) == sorted(((event_id(e), e) for e in events), key=lambda p: p[0])
+    assert len(msgs) < len(events) / 50
+    bus.batch_bytes = 10**9
+    per_subject = Counter(subject_of(e) for e in events)
+    assert len(bus.messages_of(events)) == sum(-(-n // 500) for n in per_subject.values())
+    bus.batch_events = 1  # one single-event message per event (what older publishers send)
+    singles = bus.messages_of(events[:5])
+    assert [(s, decode_message(p), i) for s, p, i in singles] == [
+        (subject_of(e), e, event_id(e)) for e in events[:5]
+    ]
+
+
+def _bad_payloads() -> list[bytes]:
+    good = _trades(2)
+    return [
+        b"",
+        b"not msgpack at all \xc1",
+        msgspec.msgpack.encode({"kind": "trade", "venue": "nowhere"}),
+        msgspec.msgpack.encode(EventBatch(v=BATCH_VERSION + 1, ids=[event_id(good[0])], events=good[:1])),
+        msgspec.msgpack.encode(EventBatch(v=BATCH_VERSION, ids=[event_id(good[0])], events=good)),
+    ]
+
+
+def test_bad_payloads_are_a_clear_error() -> None:
+    for payload in _bad_payloads():
+        with pytest.raises(BadPayload):
+            decode_payload(payload)
+
+
+@pytest.mark.skipif(NATS is None, reason="nats-server is not installed")
+def test_bad_messages_on_the_bus_are_counted_and_skipped(tmp_path: Path) -> None:
+    events = _trades(50)
+    store = Store(tmp_path / "lake")
+    bad = _bad_payloads()
+    with start_nats(tmp_path / "nats") as servers:
+
+        async def main() -> tuple[int, int, int, int]:
+            pub = await JetStreamBus.connect(servers.url)
+            live = await JetStreamBus.connect(servers.url)
+            seen: list[str] = []
+
+            async def listen() -> None:
+                async for d in live.subscribe():
+                    seen.append(d.id)
+
+            listener = asyncio.create_task(listen())
+            await asyncio.sleep(0.3)
+            await pub.publish(events[:25])
+            for payload in bad:
+                await pub.js.publish("perpscope.trade.bybit.BTC", payload)
+            await pub.publish(events[25:])
+            for _ in range(100):
+                if len(seen) >= len(events):
+                    break
+                await asyncio.sleep(0.05)
+            listener.cancel()
+            w = await JetStreamBus.connect(servers.url)
+            stats = await run_store_writer(w, store, idle_exit_s=1.0)
+            left = await w.backlog("store-writer")  # the bad ones were terminated, not left pending
+            for bus in (pub, live, w):
+                await bus.close()
+            assert sorted(seen) == sorted(event_id(e) for e in events)
+            return stats.written, stats.bad_payloads, live.bad_payloads, left
+
+        written, bad_w, bad_live, left = asyncio.run(main())
+    assert (written, bad_w, bad_live, left) == (len(events), len(bad), len(bad), 0)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(NATS is None, reason="nats-server is not installed")
 def test_redundant_publishers_land_exactly_once(tmp_path: Path) -> None:
     port = _free_port()
@@ -78,12 +223,19 @@ def test_redundant_publishers_land_exactly_once(tmp_path: Path) -> None:
 
         async def main() -> None:
             url = f"nats://127.0.0.1:{port}"
-            a, b = await JetStreamBus.connect(url), await JetStreamBus.connect(url)
-            await asyncio.gather(a.publish(events), b.publish(events))
+            # three redundant publishers cut the same events differently: batches of 500, of 7 in another
+            # order, and single-event messages (the old format); only the writer's journal can de-dup
+            a = await JetStreamBus.connect(url)
+            b = await JetStreamBus.connect(url, batch_events=7)
+            c = await JetStreamBus.connect(url, batch_events=1)
+            await asyncio.gather(a.publish(events), b.publish(events[::-1]), c.publish(events))
+            assert (a.messages, c.messages) == (len({subject_of(e) for e in events}), len(events))
             w = await JetStreamBus.connect(url)
             stats = await run_store_writer(w, store, idle_exit_s=1.0)
             assert stats.written == len(events)
-            for bus in (a, b, w):
+            assert stats.received == stats.written + stats.duplicates == 3 * len(events)
+            assert stats.messages == a.messages + b.messages + c.messages and stats.bad_payloads == 0
+            for bus in (a, b, c, w):
                 await bus.close()
 
         asyncio.run(main())

@@ -1,4 +1,5 @@
-"""Bus primitives: subjects, MessagePack encoding, stable ids, sharding, and the in-process bus."""
+"""Bus primitives: subjects, MessagePack encoding (one event or a batch), stable ids, sharding, and the
+in-process bus."""
 
 from __future__ import annotations
 
@@ -13,9 +14,27 @@ import msgspec
 from ..model import AnyEvent, Event
 
 SUBJECT_ROOT = "perpscope"
+BATCH_VERSION = 1
+
+
+class EventBatch(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="batch"):
+    """Several events of one subject in one NATS message (wire format v1, see docs/bus.md).
+
+    Tagged ``kind: "batch"`` like the events are tagged by their kind, so one decoder tells a single event
+    from a batch. ``ids[i]`` is the stable id of ``events[i]`` (the writer de-duplicates per event)."""
+
+    v: int
+    ids: list[str]
+    events: list[AnyEvent]
+
+
+class BadPayload(ValueError):
+    """A bus message that is neither one event nor a valid batch (counted by consumers, never fatal)."""
+
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(AnyEvent)
+_payload_decoder = msgspec.msgpack.Decoder(AnyEvent | EventBatch)
 
 
 def subject_of(event: Event) -> str:
@@ -29,7 +48,44 @@ def encode_message(event: Event) -> bytes:
 
 
 def decode_message(data: bytes) -> AnyEvent:
+    """One event of a single-event message (consumers use :func:`decode_payload`, which takes both)."""
+
     return _decoder.decode(data)
+
+
+def batch_id(ids: Sequence[str]) -> str:
+    """``Nats-Msg-Id`` of a batch: a stable hash of its event ids (a retried publish of the same batch is
+    de-duplicated by the stream; differently cut batches of the same events are not: the writer's id
+    journal catches those per event)."""
+
+    digest = hashlib.blake2b("\n".join(ids).encode(), digest_size=16).hexdigest()
+    return f"batch.{len(ids)}.{digest}"
+
+
+def encode_batch(events: Sequence[AnyEvent], ids: Sequence[str] | None = None) -> bytes:
+    """A batch message of ``events`` (ids computed unless given, in the same order)."""
+
+    ids = [event_id(ev) for ev in events] if ids is None else list(ids)
+    if len(ids) != len(events):
+        raise ValueError(f"{len(ids)} ids for {len(events)} events")
+    return _encoder.encode(EventBatch(v=BATCH_VERSION, ids=ids, events=list(events)))
+
+
+def decode_payload(data: bytes, msg_id: str | None = None) -> list[tuple[str, AnyEvent]]:
+    """THE decode of a bus message: ``(id, event)`` pairs of a single-event message (id from its
+    ``Nats-Msg-Id`` when given, else computed) or of a batch. Raises :class:`BadPayload`."""
+
+    try:
+        obj = _payload_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadPayload(f"undecodable bus message ({len(data)} bytes): {exc}") from None
+    if isinstance(obj, EventBatch):
+        if obj.v != BATCH_VERSION:
+            raise BadPayload(f"batch version {obj.v} (this reader knows {BATCH_VERSION})")
+        if len(obj.ids) != len(obj.events):
+            raise BadPayload(f"batch with {len(obj.ids)} ids for {len(obj.events)} events")
+        return list(zip(obj.ids, obj.events, strict=True))
+    return [(msg_id or event_id(obj), obj)]
 
 
 def event_id(event: Event, payload: bytes | None = None) -> str:

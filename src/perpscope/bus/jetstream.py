@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import nats
@@ -19,9 +20,23 @@ from nats.js.errors import APIError, NotFoundError
 
 from ..errors import PerpscopeError
 from ..model import AnyEvent
-from .core import SUBJECT_ROOT, Delivery, decode_message, encode_message, event_id, subject_of
+from .core import (
+    SUBJECT_ROOT,
+    BadPayload,
+    Delivery,
+    batch_id,
+    decode_payload,
+    encode_batch,
+    encode_message,
+    event_id,
+    subject_of,
+)
+
+log = logging.getLogger(__name__)
 
 STREAM = "PERPSCOPE"
+BATCH_EVENTS = 500  # events per NATS message at most
+BATCH_BYTES = 256 * 1024  # payload bytes per NATS message at most (a single larger event goes alone)
 _RETRYABLE = (NatsTimeout, NoRespondersError, APIError, asyncio.TimeoutError, ConnectionError)
 
 
@@ -58,18 +73,32 @@ class _Waiter:
 
     left: int
     done: asyncio.Future[None]
+    sizes: list[int]  # events per message (by index)
     failed: set[int] = field(default_factory=set)
 
 
 class JetStreamBus:
     """Publish/subscribe normalized events over JetStream. Create with ``await JetStreamBus.connect(url)``."""
 
-    def __init__(self, nc: Client, js: JetStreamContext, *, publish_concurrency: int) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        *,
+        publish_concurrency: int,
+        batch_events: int = BATCH_EVENTS,
+        batch_bytes: int = BATCH_BYTES,
+    ) -> None:
         self.nc = nc
         self.js = js
         self._sem = asyncio.Semaphore(publish_concurrency)
-        self.duplicates_dropped = 0  # publishes the stream recognised as already stored
+        self.batch_events = batch_events  # 1: one single-event message per event (wire format v0)
+        self.batch_bytes = batch_bytes
+        self.duplicates_dropped = 0  # messages the stream recognised as already stored
+        self.duplicate_events = 0  # the events in those messages
         self.retries = 0  # messages re-sent because no ack came
+        self.messages = 0  # NATS messages stored (or recognised as duplicates)
+        self.bad_payloads = 0  # received messages that were neither an event nor a valid batch
         self._ack_prefix: str | None = None
         self._inflight: dict[str, tuple[_Waiter, int]] = {}
         self._token = 0
@@ -82,6 +111,8 @@ class JetStreamBus:
         limits: StreamLimits | None = None,
         publish_concurrency: int = 8,
         ensure_stream: bool = True,
+        batch_events: int = BATCH_EVENTS,
+        batch_bytes: int = BATCH_BYTES,
     ) -> JetStreamBus:
         servers = parse_servers(url) if isinstance(url, str) else list(url)
         try:
@@ -94,7 +125,13 @@ class JetStreamBus:
             )
         except Exception as exc:  # nats raises several unrelated types here
             raise BusError(f"cannot connect to NATS at {','.join(servers)}: {exc}") from exc
-        bus = cls(nc, nc.jetstream(timeout=5.0), publish_concurrency=publish_concurrency)
+        bus = cls(
+            nc,
+            nc.jetstream(timeout=5.0),
+            publish_concurrency=publish_concurrency,
+            batch_events=batch_events,
+            batch_bytes=batch_bytes,
+        )
         if ensure_stream:
             await bus.ensure_stream(limits or StreamLimits())
         return bus
@@ -150,26 +187,62 @@ class JetStreamBus:
             waiter.failed.add(index)
         elif b"duplicate" in data:  # {"stream":…, "seq":N,"duplicate": true}
             self.duplicates_dropped += 1
+            self.duplicate_events += waiter.sizes[index]
         waiter.left -= 1
         if waiter.left <= 0 and not waiter.done.done():
             waiter.done.set_result(None)
+
+    def messages_of(self, events: Sequence[AnyEvent]) -> list[tuple[str, bytes, str]]:
+        """``(subject, payload, Nats-Msg-Id)`` per NATS message: the events grouped by subject (order kept
+        within a subject) into batches of at most ``batch_events`` events and ``batch_bytes`` bytes."""
+
+        if self.batch_events <= 1:
+            return [(subject_of(ev), encode_message(ev), event_id(ev)) for ev in events]
+        groups: dict[str, list[AnyEvent]] = {}
+        for ev in events:
+            subject = subject_of(ev)
+            group = groups.get(subject)
+            if group is None:
+                groups[subject] = [ev]
+            else:
+                group.append(ev)
+        out: list[tuple[str, bytes, str]] = []
+        step = self.batch_events
+        for subject, group in groups.items():
+            ids = [event_id(ev) for ev in group]
+            for k in range(0, len(group), step):
+                self._cut(subject, group[k : k + step], ids[k : k + step], out)
+        return out
+
+    def _cut(
+        self, subject: str, evs: list[AnyEvent], ids: list[str], out: list[tuple[str, bytes, str]]
+    ) -> None:
+        payload = encode_batch(evs, ids)
+        if len(payload) > self.batch_bytes and len(evs) > 1:  # halve until it fits (big book snapshots)
+            half = len(evs) // 2
+            self._cut(subject, evs[:half], ids[:half], out)
+            self._cut(subject, evs[half:], ids[half:], out)
+            return
+        out.append((subject, payload, batch_id(ids)))
 
     async def publish(
         self, events: Sequence[AnyEvent], *, attempts: int = 60, ack_timeout_s: float = 2.0
     ) -> int:
         """Publish events and wait until JetStream stored each (or recognised it as a duplicate).
 
-        Pipelined: every message is written at once with a reply token, then the acks are awaited together;
-        whatever was not acked (timeout, leader election, a server going away) is re-sent with the same
-        ``Nats-Msg-Id``, which the stream de-duplicates. Raises :class:`BusError` after ``attempts``."""
+        The events go as batches per subject (:meth:`messages_of`). Pipelined: every message is written at
+        once with a reply token, then the acks are awaited together; whatever was not acked (timeout,
+        leader election, a server going away) is re-sent with the same ``Nats-Msg-Id``, which the stream
+        de-duplicates. Returns the events published; raises :class:`BusError` after ``attempts``."""
 
         prefix = await self._ack_subscription()
-        items = [(subject_of(ev), encode_message(ev), event_id(ev)) for ev in events]
+        items = self.messages_of(events)
+        sizes = [1 if self.batch_events <= 1 else int(msg_id.split(".", 2)[1]) for _, _, msg_id in items]
         todo = list(range(len(items)))
         delay = 0.05
         for attempt in range(attempts):
             async with self._sem:
-                waiter = _Waiter(len(todo), asyncio.get_running_loop().create_future())
+                waiter = _Waiter(len(todo), asyncio.get_running_loop().create_future(), sizes)
                 tokens = []
                 for i in todo:
                     self._token += 1
@@ -190,7 +263,8 @@ class JetStreamBus:
                 unacked = {self._inflight.pop(t)[1] for t in tokens if t in self._inflight}
             todo = sorted(unacked | waiter.failed)
             if not todo:
-                return len(items)
+                self.messages += len(items)
+                return len(events)
             self.retries += len(todo)
             if attempt < attempts - 1:
                 await asyncio.sleep(delay)
@@ -203,7 +277,13 @@ class JetStreamBus:
         sub = await self.js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
         try:
             async for msg in sub.messages:
-                yield _delivery(msg)
+                try:
+                    deliveries = deliveries_of(msg)
+                except BadPayload as exc:
+                    self._bad(exc)
+                    continue
+                for d in deliveries:
+                    yield d
         finally:
             await sub.unsubscribe()
 
@@ -223,7 +303,7 @@ class JetStreamBus:
                         ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=-1
                     ),
                 )
-                return PullConsumer(self.nc, sub, durable)
+                return PullConsumer(self.nc, sub, durable, on_bad=self._bad)
             except _RETRYABLE:
                 if attempt == 39:
                     raise
@@ -244,11 +324,34 @@ class JetStreamBus:
         with contextlib.suppress(Exception):
             await self.nc.close()
 
+    def _bad(self, exc: Exception) -> None:
+        self.bad_payloads += 1
+        if self.bad_payloads <= 10 or self.bad_payloads % 1000 == 0:
+            log.warning("bus: bad message skipped (%d so far): %s", self.bad_payloads, exc)
 
-def _delivery(msg: Msg) -> Delivery:
-    ev = decode_message(msg.data)
-    msg_id = (msg.headers or {}).get("Nats-Msg-Id") or event_id(ev, msg.data)
-    return Delivery(msg_id, ev, msg.ack)
+
+def deliveries_of(msg: Msg) -> list[Delivery]:
+    """The events of one NATS message (single event or batch, :func:`decode_payload`); they share one
+    ``ack`` of the message (acking it more than once is a no-op). Raises :class:`BadPayload`."""
+
+    pairs = decode_payload(msg.data, (msg.headers or {}).get("Nats-Msg-Id"))
+    ack = _OnceAck(msg)
+    return [Delivery(i, ev, ack) for i, ev in pairs]
+
+
+class _OnceAck:
+    """``await ack()`` acks the message the first time only (a batch's events share it)."""
+
+    __slots__ = ("_done", "_msg")
+
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+        self._done = False
+
+    async def __call__(self) -> None:
+        if not self._done:
+            self._done = True
+            await self._msg.ack()
 
 
 class PullConsumer:
@@ -259,8 +362,16 @@ class PullConsumer:
     soon as anything did. (nats-py's own ``fetch`` returns after the first few messages and pays a
     ``wait_for`` per message: a round trip per handful of messages.)"""
 
-    def __init__(self, nc: Client, sub: JetStreamContext.PullSubscription, durable: str) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        sub: JetStreamContext.PullSubscription,
+        durable: str,
+        *,
+        on_bad: Callable[[Exception], None] | None = None,
+    ) -> None:
         self._nc = nc
+        self._on_bad = on_bad
         self._sub = sub  # keeps the durable bound; its own inbox stays idle
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}"
         self._inbox: str | None = None
@@ -298,4 +409,13 @@ class PullConsumer:
                 await asyncio.wait_for(self._arrived.wait(), timeout)
             await asyncio.sleep(0.002)  # let the rest of a burst arrive
         out, self._buf = self._buf, []
-        return [_delivery(m) for m in out]
+        deliveries: list[Delivery] = []
+        for m in out:
+            try:
+                deliveries += deliveries_of(m)
+            except BadPayload as exc:  # counted and terminated: JetStream must not redeliver it
+                if self._on_bad is not None:
+                    self._on_bad(exc)
+                with contextlib.suppress(Exception):
+                    await m.term()
+        return deliveries

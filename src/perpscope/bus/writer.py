@@ -121,6 +121,8 @@ class WriterStats:
     batches: int = 0
     recovered: int = 0
     rejected: int = 0
+    bad_payloads: int = 0  # messages that were neither an event nor a valid batch (terminated, skipped)
+    messages: int = 0  # NATS messages acked
     errors: list[str] = field(default_factory=list)
 
 
@@ -182,7 +184,10 @@ async def run_store_writer(
                             break
                         continue
                 idle_since = loop.time()
-                deliveries, fetched[:] = fetched[:max_write], fetched[max_write:]
+                cut = min(max_write, len(fetched))
+                while cut < len(fetched) and fetched[cut].ack is fetched[cut - 1].ack:
+                    cut += 1  # never split a batch message: it is acked once, after all of it is durable
+                deliveries, fetched[:] = fetched[:cut], fetched[cut:]
                 room.set()
                 stats.received += len(deliveries)
                 fresh: list[str] = []
@@ -203,10 +208,14 @@ async def run_store_writer(
                     journal.commit(fresh)
                     if on_durable is not None:  # e.g. the bench's end-to-end latency
                         on_durable([d for d in deliveries if d.id in seen])
-                for d in deliveries:
-                    await d.ack()
+                acks = list({id(d.ack): d.ack for d in deliveries}.values())  # one per message
+                for ack in acks:
+                    await ack()
+                stats.messages += len(acks)
+                stats.bad_payloads = bus.bad_payloads
                 stats.batches += 1
     finally:
+        stats.bad_payloads = bus.bad_payloads
         done = True
         room.set()
         fetch_task.cancel()
