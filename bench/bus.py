@@ -3,8 +3,11 @@ JetStream cluster on loopback → the store writer (in this process) → the lak
 
 Prints progress, then one JSON object as the last line:
   msgs_per_s   events made durable in the lake per second (first to last durable batch)
+  nats_msgs_per_s  NATS messages the writer consumed per second over the same span (events travel in
+               batches per subject, so this is much lower)
   p99_ms       collector receive (ts_recv) → durable in the lake, 99th percentile (also p50_ms)
-  lost         events the stream stored (plus events collectors had to drop) that are not in the lake
+  lost         event ids the stream holds that are not in the lake, plus events collectors dropped or
+               could not publish (same_id_events: collected events whose id another one had: one row)
   duplicated   lake rows beyond one per event id
 With --kill-one a NATS server is killed (SIGKILL) a third into the run: figures of that run under "kill_one".
 
@@ -57,6 +60,8 @@ async def _run(args: argparse.Namespace, work: Path, kill_one: bool) -> dict[str
                     args.symbols,
                     "--source",
                     "seeded",
+                    "--rate",
+                    str(args.emulate_rate),
                     "--source-option",
                     f"trades_per_s={args.trades_per_s}",
                     "--source-option",
@@ -138,23 +143,34 @@ async def _run(args: argparse.Namespace, work: Path, kill_one: bool) -> dict[str
         stop.set()
         await writer
         info = await wbus.js.stream_info(STREAM)
+        stream_ids = await _stream_ids(wbus, int(info.state.messages))
         await wbus.close()
         in_stream = int(info.state.messages)
         ids = Counter(lake_ids(store))
+        repeated = [i for i, c in stream_ids.items() if c > 1]
+        if repeated:
+            print(f"{len(repeated)} ids more than once in the stream, e.g. {repeated[:3]}", file=sys.stderr)
         dropped = sum(int(s.get("dropped", 0)) for s in summaries)
         published = sum(int(s.get("published", 0)) for s in summaries)
+        collected = sum(int(s.get("events", 0)) for s in summaries)
         span = (durable_at[-1] - durable_at[0]) if len(durable_at) > 1 else float("nan")
         return {
             "msgs_per_s": round(stats.written / span) if span == span and span > 0 else 0,
+            "nats_msgs_per_s": round(stats.messages / span) if span == span and span > 0 else 0,
             "p50_ms": round(_pct(latencies, 0.50), 1),
             "p99_ms": round(_pct(latencies, 0.99), 1),
-            "lost": max(0, sum(int(s.get("events", 0)) for s in summaries) - len(ids)),
+            "lost": len(set(stream_ids) - set(ids)) + dropped + max(0, collected - published),
+            "same_id_events": collected - len(stream_ids),
             "duplicated": sum(ids.values()) - len(ids),
             "events": stats.written,
             "published": published,
             "in_stream": in_stream,
+            "in_stream_events": sum(stream_ids.values()),
             "collector_dropped": dropped,
             "writer_duplicates": stats.duplicates,
+            "writer_messages": stats.messages,
+            "writer_rejected": stats.rejected,
+            "bad_payloads": stats.bad_payloads,
             "writer_batches": stats.batches,
             "killed": killed,
             "collectors": args.collectors,
@@ -166,6 +182,24 @@ async def _run(args: argparse.Namespace, work: Path, kill_one: bool) -> dict[str
                 p.kill()
                 p.wait()
         servers.stop()
+
+
+async def _stream_ids(bus: JetStreamBus, messages: int) -> Counter[str]:
+    """Every event id the stream holds (an audit consumer reads it all through the bus's own decode)."""
+
+    consumer = await bus.pull("bench-audit")
+    out: Counter[str] = Counter()
+    seen = 0
+    while seen < messages:
+        got = await consumer.fetch(1000, timeout=2.0)
+        if not got:
+            break
+        acks = {id(d.ack): d.ack for d in got}
+        seen += len(acks)
+        out.update(d.id for d in got)
+        for ack in acks.values():
+            await ack()
+    return out
 
 
 async def _child_publish(url: str, n: int, rate: float, seed: int) -> None:
@@ -213,6 +247,9 @@ def main() -> None:
     ap.add_argument("--venues", default="binance,bybit,okx,hyperliquid")
     ap.add_argument("--symbols", default="BTC,ETH,SOL,BNB,XRP,DOGE")
     ap.add_argument("--trades-per-s", type=float, default=200.0, help="emulated trades per second per pair")
+    ap.add_argument(
+        "--emulate-rate", type=float, default=1.0, help="emulator pace multiplier (seeded ticks per second)"
+    )
     ap.add_argument("--book-churn", type=int, default=2, help="emulated book levels changed per tick")
     ap.add_argument("--batch", type=int, default=5000, help="writer fetch batch")
     ap.add_argument("--kill-one", choices=("no", "yes", "both"), default="both")

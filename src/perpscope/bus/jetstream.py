@@ -389,7 +389,13 @@ class PullConsumer:
             self._left -= 1
         self._arrived.set()
 
-    async def fetch(self, batch: int = 1000, *, timeout: float = 1.0) -> list[Delivery]:
+    async def fetch(
+        self, batch: int = 1000, *, timeout: float = 1.0, max_bytes: int = 4 * 2**20
+    ) -> list[Delivery]:
+        """Deliveries of what arrived (a batch message gives one per event). One pull request asks for at
+        most ``batch`` messages and ``max_bytes`` payload bytes (a batch message carries up to 500 events:
+        the byte bound keeps what is fetched ahead small enough to be acked within ``ack_wait``)."""
+
         loop = asyncio.get_running_loop()
         try:
             if self._inbox is None:
@@ -398,8 +404,8 @@ class PullConsumer:
             if not self._buf and (self._left <= 0 or loop.time() > self._expires_at):
                 self._left = batch
                 self._expires_at = loop.time() + timeout + 1.0
-                req = json.dumps({"batch": batch, "expires": int(timeout * 1e9)}).encode()
-                await self._nc.publish(self._next, req, reply=self._inbox)
+                req = json.dumps({"batch": batch, "max_bytes": max_bytes, "expires": int(timeout * 1e9)})
+                await self._nc.publish(self._next, req.encode(), reply=self._inbox)
         except Exception:  # disconnected: the next fetch asks again
             await asyncio.sleep(0.2)
             return []
