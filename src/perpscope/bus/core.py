@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -121,9 +120,9 @@ def select_shard(pairs: Iterable[tuple[str, str]], n: int, m: int) -> list[tuple
     return [(v, s) for v, s in pairs if shard_of(str(v), s, m) == n]
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One event taken off the bus; ``ack`` confirms it (a no-op in process)."""
+class Delivery(NamedTuple):
+    """One event taken off the bus; ``ack`` confirms it (a no-op in process; the events of one batch
+    message share one ``ack``). A tuple: cheap to make, one per event."""
 
     id: str
     event: AnyEvent

@@ -353,6 +353,13 @@ class _OnceAck:
             self._done = True
             await self._msg.ack()
 
+    async def progress(self) -> None:
+        """Still working on it (``+WPI``): JetStream restarts the message's ``ack_wait``."""
+
+        if not self._done:
+            with contextlib.suppress(Exception):
+                await self._msg.in_progress()
+
 
 class PullConsumer:
     """Batches from a durable pull consumer.

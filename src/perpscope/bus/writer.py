@@ -138,11 +138,14 @@ async def run_store_writer(
     stats: WriterStats | None = None,
     on_durable: Callable[[list[Delivery]], None] | None = None,
     max_write: int = 50_000,
+    progress_every_s: float = 2.0,
 ) -> WriterStats:
     """Consume ``durable`` until ``stop`` is set (or nothing arrived for ``idle_exit_s``).
 
     Fetching runs in its own task while the previous write is flushed (a flush costs a fixed ~0.2 s of
-    fsyncs): everything fetched meanwhile, up to ``max_write``, is written by the next flush."""
+    fsyncs): everything fetched meanwhile, up to ``max_write`` events, is written by the next flush. Every
+    ``progress_every_s`` the messages held (being written, or fetched and waiting) are reported in progress
+    so a slow flush on a starved machine does not make JetStream redeliver them after ``ack_wait``."""
 
     stats = stats if stats is not None else WriterStats()
     journal = IdJournal(store.root, durable)
@@ -167,10 +170,22 @@ async def run_store_writer(
                 if len(fetched) >= max_write:
                     room.clear()
 
+    holding: list[Delivery] = []  # the deliveries being written now
+
+    async def keep_alive() -> None:
+        while not done:
+            await asyncio.sleep(progress_every_s)
+            for ack in {id(d.ack): d.ack for d in (*holding, *fetched)}.values():
+                progress = getattr(ack, "progress", None)
+                if progress is not None:
+                    await progress()
+
     fetch_task = asyncio.create_task(fetcher())
+    alive_task = asyncio.create_task(keep_alive())
     idle_since = loop.time()
     try:
-        with store.writer(flush_interval_s=3600.0, max_buffer=10_000_000, background=False) as w:
+        # background: its buffer takes whole lists (``extend``); it flushes only when asked (interval 1 h)
+        with store.writer(flush_interval_s=3600.0, max_buffer=10_000_000, background=True) as w:
             while not (stop is not None and stop.is_set()):
                 if not fetched:
                     arrived.clear()
@@ -188,17 +203,21 @@ async def run_store_writer(
                 while cut < len(fetched) and fetched[cut].ack is fetched[cut - 1].ack:
                     cut += 1  # never split a batch message: it is acked once, after all of it is durable
                 deliveries, fetched[:] = fetched[:cut], fetched[cut:]
+                holding[:] = deliveries
                 room.set()
                 stats.received += len(deliveries)
                 fresh: list[str] = []
+                events = []
                 seen: set[str] = set()
                 for d in deliveries:
-                    if d.id in journal or d.id in seen:
+                    i = d.id
+                    if i in journal or i in seen:
                         stats.duplicates += 1
                         continue
-                    seen.add(d.id)
-                    fresh.append(d.id)
-                    w.append(d.event)
+                    seen.add(i)
+                    fresh.append(i)
+                    events.append(d.event)
+                w.extend(events)
                 if fresh:
                     journal.begin(fresh)
                     rejected_before = w.rejected.total
@@ -211,6 +230,7 @@ async def run_store_writer(
                 acks = list({id(d.ack): d.ack for d in deliveries}.values())  # one per message
                 for ack in acks:
                     await ack()
+                holding.clear()
                 stats.messages += len(acks)
                 stats.bad_payloads = bus.bad_payloads
                 stats.batches += 1
@@ -218,7 +238,8 @@ async def run_store_writer(
         stats.bad_payloads = bus.bad_payloads
         done = True
         room.set()
-        fetch_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await fetch_task
+        for task in (fetch_task, alive_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     return stats
