@@ -118,6 +118,13 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=10.0, help="emulated market pace (10 = 10x a busy market)")
     ap.add_argument("--source", default="seeded")
     ap.add_argument("--flush-interval", type=float, default=1.0)
+    ap.add_argument(
+        "--source-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to `perpscope emulate` (e.g. trades_per_s=30, book_churn=0)",
+    )
     args = ap.parse_args()
 
     emu = subprocess.Popen(
@@ -132,6 +139,7 @@ def main() -> None:
             str(args.rate),
             "--fault-log",
             "/dev/null",
+            *(x for opt in args.source_option for x in ("--source-option", opt)),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -187,6 +195,7 @@ def main() -> None:
     out = {
         "seconds": round(elapsed, 1),
         "rate": args.rate,
+        "source_options": args.source_option,
         "msgs_per_s": round(msgs / elapsed, 1),
         "events_per_s": round(mw.events / elapsed, 1),
         "latency_samples": int(lat.size),
