@@ -284,3 +284,43 @@ def test_bus_publisher_survives_an_outage_and_counts_overflow() -> None:
     assert sorted(bus.stored, key=int) == [str(i) for i in range(1000)]  # nothing lost, nothing twice
     assert pub.stats.failed_batches == 5 and pub.stats.dropped == 0 and pub.stats.published == 1000
     assert small.stats.dropped == 1000 and small.stats.published == 0 and not small_bus.stored
+
+
+@pytest.mark.skipif(NATS is None, reason="nats-server is not installed")
+def test_writer_reports_a_slow_flush_in_progress_instead_of_getting_redeliveries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perpscope.store.writer import StoreWriter
+
+    flush = StoreWriter.flush
+
+    def slow_flush(self: StoreWriter) -> int:  # a starved machine: the flush outlasts ack_wait
+        time.sleep(1.2)
+        return flush(self)
+
+    monkeypatch.setattr(StoreWriter, "flush", slow_flush)
+    events = _trades(3000)
+    with start_nats(tmp_path / "nats") as servers:
+
+        async def main() -> tuple[int, list[tuple[int, int, int]]]:
+            pub = await JetStreamBus.connect(servers.url)
+            await pub.publish(events)
+            out = []
+            for name, every in (("kept", 0.15), ("silent", 100.0)):
+                w = await JetStreamBus.connect(servers.url)
+                stats = await run_store_writer(
+                    w,
+                    Store(tmp_path / name),
+                    durable=name,
+                    idle_exit_s=0.8,
+                    ack_wait_s=0.5,
+                    progress_every_s=every,
+                )
+                out.append((stats.written, stats.messages, stats.duplicates))
+                await w.close()
+            await pub.close()
+            return pub.messages, out
+
+        messages, ((w1, m1, d1), (w2, m2, d2)) = asyncio.run(main())
+    assert (w1, m1, d1) == (len(events), messages, 0)  # acked once each, nothing came back
+    assert w2 == len(events) and m2 > messages and d2 > 0  # without: redelivered, dropped by the journal

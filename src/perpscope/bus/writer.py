@@ -139,6 +139,7 @@ async def run_store_writer(
     on_durable: Callable[[list[Delivery]], None] | None = None,
     max_write: int = 50_000,
     progress_every_s: float = 2.0,
+    ack_wait_s: float = 5.0,
 ) -> WriterStats:
     """Consume ``durable`` until ``stop`` is set (or nothing arrived for ``idle_exit_s``).
 
@@ -150,7 +151,7 @@ async def run_store_writer(
     stats = stats if stats is not None else WriterStats()
     journal = IdJournal(store.root, durable)
     stats.recovered = journal.recover(store)
-    consumer = await bus.pull(durable)
+    consumer = await bus.pull(durable, ack_wait_s=ack_wait_s)
     loop = asyncio.get_running_loop()
     fetched: list[Delivery] = []
     arrived = asyncio.Event()
