@@ -62,6 +62,8 @@ async def _run(args: argparse.Namespace, work: Path, kill_one: bool) -> dict[str
                     "seeded",
                     "--rate",
                     str(args.emulate_rate),
+                    "--trades-per-frame",
+                    str(args.trades_per_frame),
                     "--source-option",
                     f"trades_per_s={args.trades_per_s}",
                     "--source-option",
@@ -249,6 +251,12 @@ def main() -> None:
     ap.add_argument("--trades-per-s", type=float, default=200.0, help="emulated trades per second per pair")
     ap.add_argument(
         "--emulate-rate", type=float, default=1.0, help="emulator pace multiplier (seeded ticks per second)"
+    )
+    ap.add_argument(
+        "--trades-per-frame",
+        type=int,
+        default=1,
+        help="emulator: trades of a symbol per frame (bybit/okx/hl)",
     )
     ap.add_argument("--book-churn", type=int, default=2, help="emulated book levels changed per tick")
     ap.add_argument("--batch", type=int, default=5000, help="writer fetch batch")

@@ -67,6 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the generator and the faults")
     p.add_argument(
+        "--trades-per-frame",
+        type=int,
+        default=1,
+        metavar="N",
+        help="up to N consecutive trades of a symbol in one frame where the venue allows (bybit, okx, "
+        "hyperliquid); default 1",
+    )
+    p.add_argument(
         "--fault-log", default="-", help="where to write injected faults as JSON lines (default stderr)"
     )
     p.add_argument("--duration", default=None, help="stop after this long (e.g. 10m); default: until Ctrl-C")
@@ -80,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--rate must be > 0")
     if args.port_base and not 1 <= args.port_base <= 65532:
         raise ValueError("--port-base must be within 1..65532 (or 0 for ephemeral ports)")
+    if args.trades_per_frame < 1:
+        raise ValueError("--trades-per-frame must be ≥ 1")
     duration_s = parse_duration_ns(args.duration) / NS_PER_S if args.duration else None
     options: dict[str, object] = {}
     for item in args.source_option:
@@ -99,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         fault_log=args.fault_log,
         loop_capture=args.loop,
         sim_options=options,
+        trades_per_frame=args.trades_per_frame,
     )
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
     try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...model import AnyEvent, Venue
+from ...model import AnyEvent, Trade, Venue
 from ...symbols import DEFAULT_SYMBOLS
 from ...timeutil import NS_PER_MS, now_ns
 from ...venues.instruments import Instruments
@@ -57,6 +57,9 @@ class EmulatorConfig:
     )
     instruments: Instruments | None = None  # default: the packaged snapshot
     sim_options: dict[str, object] = field(default_factory=dict)  # extra keywords of the sim/seeded source
+    # consecutive trades of one symbol go out in one frame (up to N) where the venue's trade channel
+    # carries a data array (Bybit publicTrade, OKX trades, Hyperliquid trades); 1: one frame per trade
+    trades_per_frame: int = 1
 
 
 def _server_class(venue: Venue) -> type[VenueServer]:
@@ -207,6 +210,10 @@ class Emulator:
 
     # ------------------------------------------------------------------ data
     def dispatch(self, events: Sequence[AnyEvent]) -> None:
+        pack = self.config.trades_per_frame
+        if pack > 1:
+            self._dispatch_packed(events, pack)
+            return
         servers = self.servers
         for ev in events:
             server = servers.get(ev.venue)
@@ -217,6 +224,44 @@ class Emulator:
                 server.handle(ev)
             except Exception:
                 log.exception("%s: failed to publish %s", ev.venue, type(ev).__name__)
+
+    def _dispatch_packed(self, events: Sequence[AnyEvent], pack: int) -> None:
+        """``dispatch`` with runs of consecutive trades of one venue symbol handed over together."""
+
+        run: list[Trade] = []
+        for ev in events:
+            if type(ev) is Trade:
+                if run and (run[0].venue is not ev.venue or run[0].symbol != ev.symbol or len(run) >= pack):
+                    self._dispatch_trades(run)
+                    run = []
+                run.append(ev)
+                continue
+            if run:
+                self._dispatch_trades(run)
+                run = []
+            self.dispatch_one(ev)
+        if run:
+            self._dispatch_trades(run)
+
+    def dispatch_one(self, ev: AnyEvent) -> None:
+        server = self.servers.get(ev.venue)
+        if server is None:
+            return
+        self.events_in += 1
+        try:
+            server.handle(ev)
+        except Exception:
+            log.exception("%s: failed to publish %s", ev.venue, type(ev).__name__)
+
+    def _dispatch_trades(self, trades: list[Trade]) -> None:
+        server = self.servers.get(trades[0].venue)
+        if server is None:
+            return
+        self.events_in += len(trades)
+        try:
+            server.handle_trades(trades)
+        except Exception:
+            log.exception("%s: failed to publish %d trades", trades[0].venue, len(trades))
 
     async def _pump(self) -> None:
         assert self.source is not None

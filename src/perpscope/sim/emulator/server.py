@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
 from aiohttp import WSMsgType, web
 
 from ...feed.book import Applied, LocalBook, SideLevels
@@ -394,6 +395,9 @@ class VenueServer:
         subs = self.subscribers.get(key)
         if not subs:
             return 0
+        if self._packing is not None:  # handle_trades merges the frames of one topic
+            self._packing.append((self.publish, key, data))
+            return len(subs)
         for conn in list(subs):
             conn.send(data)
         return len(subs)
@@ -402,6 +406,32 @@ class VenueServer:
         return key in self.subscribers
 
     # ------------------------------------------------------------------ events from the source
+    # the venue's trade frames carry a ``data`` array: several trades of one symbol may share a frame
+    packs_trades = False
+    _packing: list[tuple[Callable[[str, bytes], object], str, bytes]] | None = None
+
+    def handle_trades(self, trades: list[Trade]) -> None:
+        """Trades of one symbol: each handled as by ``handle``, but where the venue packs trades the
+        frames each topic got are merged into one (their ``data`` arrays concatenated, in order)."""
+
+        if not self.packs_trades or len(trades) < 2:
+            for t in trades:
+                self.handle(t)
+            return
+        packed: list[tuple[Callable[[str, bytes], object], str, bytes]] = []
+        self._packing = packed
+        try:
+            for t in trades:
+                self.handle(t)
+        finally:
+            self._packing = None
+        topics: dict[str, tuple[Callable[[str, bytes], object], list[bytes]]] = {}
+        for send, key, data in packed:
+            topics.setdefault(key, (send, []))[1].append(data)
+        for key, (send, frames) in topics.items():
+            for frame in _merge_data_frames(frames):
+                send(key, frame)
+
     def handle(self, event: AnyEvent) -> None:
         m = self.markets.get(event.symbol)
         if m is None:
@@ -718,3 +748,17 @@ class VenueServer:
 
     def now_ms(self) -> int:
         return now_ns() // NS_PER_MS
+
+
+def _merge_data_frames(frames: list[bytes]) -> list[bytes]:
+    """One frame with the ``data`` rows of all (the first frame's other fields); unchanged when a frame
+    has no ``data`` array."""
+
+    if len(frames) < 2:
+        return frames
+    decoded = [msgspec.json.decode(f) for f in frames]
+    if not all(isinstance(d, dict) and isinstance(d.get("data"), list) for d in decoded):
+        return frames
+    first = decoded[0]
+    first["data"] = [row for d in decoded for row in d["data"]]
+    return [msgspec.json.encode(first)]

@@ -30,6 +30,7 @@ _json = msgspec.json.Decoder()
 
 class BybitServer(VenueServer):
     venue = Venue.BYBIT
+    packs_trades = True
 
     def setup_routes(self) -> None:
         r = self.app.router

@@ -56,6 +56,7 @@ def _aggregate(levels: list[PriceLevel], sig_figs: int, *, is_bid: bool) -> list
 
 class HyperliquidServer(VenueServer):
     venue = Venue.HYPERLIQUID
+    packs_trades = True
 
     def setup_routes(self) -> None:
         self.app.router.add_get("/ws", self.ws_handler)

@@ -39,6 +39,7 @@ _json = msgspec.json.Decoder()
 
 class OkxServer(VenueServer):
     venue = Venue.OKX
+    packs_trades = True
 
     def setup_routes(self) -> None:
         r = self.app.router
@@ -287,6 +288,9 @@ class OkxServer(VenueServer):
     def _publish(self, key: str, data: bytes) -> None:
         subs = self.subscribers.get(key)
         if not subs:
+            return
+        if self._packing is not None:  # handle_trades merges the frames of one topic
+            self._packing.append((self._publish, key, data))
             return
         mono = time.monotonic()
         for conn in list(subs):
