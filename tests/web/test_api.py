@@ -46,6 +46,17 @@ def _f32(d: dict[str, Any], key: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(d[key]), dtype="<f4").reshape(d["shape"])
 
 
+async def test_heatmap_window_spellings(client: TestClient) -> None:
+    """The CLI's window names work too: 24h is 1d (same matrices), 180d is a window of its own."""
+
+    one = await (await client.get("/api/heatmap", params={"window": "1d"})).json()
+    r = await client.get("/api/heatmap", params={"window": "24h"})
+    assert r.status == 200
+    alias = await r.json()
+    assert alias["window"] == "1d" and alias["long_usd"] == one["long_usd"]
+    assert (await client.get("/api/heatmap", params={"window": "180d"})).status == 200
+
+
 async def test_heatmap(client: TestClient) -> None:
     r = await client.get("/api/heatmap", params={"symbol": "BTC", "window": "1d"})
     assert r.status == 200

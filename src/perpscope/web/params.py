@@ -16,8 +16,10 @@ WINDOWS: dict[str, int] = {
     "7d": 7 * 86_400,
     "30d": 30 * 86_400,
     "90d": 90 * 86_400,
+    "180d": 180 * 86_400,
     "1y": 365 * 86_400,
 }
+WINDOW_ALIASES = {"24h": "1d", "1w": "7d", "365d": "1y"}  # the CLI's spellings of the same windows
 
 
 class ApiError(Exception):
@@ -40,6 +42,7 @@ def symbol(q: Query) -> str:
 
 def window(q: Query, default: str = "7d") -> str:
     w = q.get("window", default)
+    w = WINDOW_ALIASES.get(w, w)
     if w not in WINDOWS:
         raise ApiError(f"bad window: one of {', '.join(WINDOWS)}")
     return w

@@ -2,7 +2,7 @@
 // All wire text is put into the page with textContent (never innerHTML).
 const q = new URLSearchParams(location.search);
 const token = q.get("token") || "";
-const WINDOWS = ["12h", "1d", "3d", "7d", "30d", "90d", "1y"];
+const WINDOWS = ["12h", "1d", "3d", "7d", "30d", "90d", "180d", "1y"];
 const VENUES = ["binance", "bybit", "okx", "hyperliquid"];
 const $ = (id) => document.getElementById(id);
 const state = { symbol: (q.get("symbol") || "BTC").toUpperCase(), window: q.get("window") || "1d",
