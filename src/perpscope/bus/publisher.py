@@ -45,7 +45,7 @@ class BusPublisher:
         batch: int = 5_000,
         workers: int = 4,
         retry_delay_s: float = 0.5,
-        linger_s: float = 0.01,
+        linger_s: float = 0.02,
     ) -> None:
         self.bus = bus
         self.max_buffer = max_buffer
