@@ -85,6 +85,11 @@ async def test_dashboard_in_chromium(tmp_path: Path) -> None:
             lat = await page.evaluate("window.perpscope.latencies")
             assert lat and max(lat) < 250, lat
             assert await page.locator("#funding tbody tr").count() > 0
+            # formatted, not raw wire numbers: rates and APR in %, no nanosecond timestamps
+            heads = await page.locator("#funding thead th").all_text_contents()
+            assert heads[:2] == ["venue", "rate"] and "APR" in heads, heads
+            first = await page.locator("#funding tbody tr").first.locator("td").all_text_contents()
+            assert first[1].endswith("%") and not any(len(c) > 15 and c.isdigit() for c in first), first
             # the collector's books and trades reach the depth and quadrant panels
             await page.wait_for_function(
                 "document.querySelectorAll('#depth tbody tr').length > 0", timeout=10_000

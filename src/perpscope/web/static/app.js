@@ -34,21 +34,72 @@ function cell(tr, text, cls) {
   tr.appendChild(td);
   return td;
 }
+// A column: [header, value(row) → text or [text, cssClass]]. Every value is put in with textContent.
 function fillTable(id, rows, cols) {
   const t = $(id), head = t.tHead, body = t.tBodies[0];
   head.replaceChildren(); body.replaceChildren();
   const hr = document.createElement("tr");
-  cols.forEach((c) => { const th = document.createElement("th"); th.textContent = c; hr.appendChild(th); });
+  cols.forEach(([name]) => { const th = document.createElement("th"); th.textContent = name; hr.appendChild(th); });
   head.appendChild(hr);
   rows.forEach((r) => {
     const tr = document.createElement("tr");
-    cols.forEach((c) => {
-      const v = r[c];
-      cell(tr, typeof v === "number" ? (Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toPrecision(4)) : v);
+    cols.forEach(([, fmt]) => {
+      const v = fmt(r);
+      if (Array.isArray(v)) cell(tr, v[0], v[1]); else cell(tr, v);
     });
     body.appendChild(tr);
   });
 }
+const num = (x) => (x === null || x === undefined || Number.isNaN(x) ? null : x);
+function pct(x, digits) { return num(x) === null ? "–" : (x * 100).toFixed(digits === undefined ? 2 : digits) + "%"; }
+function signed(text, x) { return [text, x > 0 ? "short" : x < 0 ? "long" : ""]; }  // green up, red down
+function qty(x) { return num(x) === null ? "–" : Math.abs(x) >= 100 ? x.toFixed(0) : (+x.toPrecision(4)).toString(); }
+function px(x) { return num(x) === null ? "–" : x.toLocaleString("en-US", { maximumFractionDigits: x >= 100 ? 1 : 5 }); }
+function until(ns) {
+  if (!ns) return "–";
+  const s = Math.round(ns / 1e6 - Date.now()) / 1000;
+  if (s <= 0) return "now";
+  return s >= 3600 ? Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") : Math.ceil(s / 60) + "m";
+}
+const FUNDING_COLS = [
+  ["venue", (r) => r.venue],
+  ["rate", (r) => pct(r.rate, 4)],
+  ["every", (r) => (r.interval_hours ? r.interval_hours + "h" : "–")],
+  ["8h equiv.", (r) => pct(r.rate_8h, 4)],
+  ["APR", (r) => pct(r.apr, 1)],
+  ["last settled", (r) => pct(r.settled_rate, 4)],
+  ["30d pctile", (r) => (num(r.pct_30d) === null ? "–" : "p" + r.pct_30d.toFixed(0))],
+  ["90d pctile", (r) => (num(r.pct_90d) === null ? "–" : "p" + r.pct_90d.toFixed(0))],
+  ["next", (r) => until(r.next_funding_ts)],
+  ["OI", (r) => usd(r.oi_usd)],
+];
+const QUADRANT_COLS = [
+  ["venue", (r) => r.venue],
+  ["CVD (base)", (r) => signed(qty(r.cvd_base), r.cvd_base)],
+  ["CVD", (r) => signed(usd(r.cvd_usd), r.cvd_usd)],
+  ["CVD / volume", (r) => (r.volume_base > 0 ? pct(r.cvd_base / r.volume_base, 1) : "–")],
+  ["OBI", (r) => (num(r.obi) === null ? "–" : signed((r.obi > 0 ? "+" : "") + r.obi.toFixed(3), r.obi))],
+  ["quadrant", (r) => r.quadrant],
+];
+function depthCols(venues) {
+  return [
+    ["price", (r) => px(r.price_low) + " – " + px(r.price_high)],
+    ["bids", (r) => (r.bid_usd > 0 ? [usd(r.bid_usd), "short"] : "")],
+    ["asks", (r) => (r.ask_usd > 0 ? [usd(r.ask_usd), "long"] : "")],
+  ].concat(venues.map((v) => [v + " (base)", (r) => qty(r[v + "_base"])]));
+}
+const LEVEL_COLS = [
+  ["side", (r) => [r.side, r.side]],
+  ["band", (r) => px(r.price_low) + " – " + px(r.price_high)],
+  ["peak", (r) => px(r.price_peak)],
+  ["distance", (r) => (num(r.distance_pct) === null ? "–" : r.distance_pct.toFixed(2) + "%")],
+  ["est. USD", (r) => usd(r.usd)],
+  ["funding 8h", (r) => pct(r.funding_8h, 4) + (num(r.funding_pct_90d) === null ? "" : " (p" + r.funding_pct_90d.toFixed(0) + ")")],
+  ["CVD", (r) => r.cvd_direction],
+  ["tape", (r) => (r.tape_count ? r.tape_count + " / " + usd(r.tape_usd) : "–")],
+  ["verdict", (r) => r.verdict],
+  ["reading", (r) => [r.reading, "reading"]],
+];
 function pushUrl() {
   const p = new URLSearchParams();
   p.set("symbol", state.symbol); p.set("window", state.window);
@@ -164,16 +215,18 @@ function load() {
     api("/api/heatmap", hp).then(drawHeatmap),
     loadLiqmap(),
     api("/api/funding", { symbol: state.symbol }).then((d) => {
-      fillTable("funding", d.rows, Object.keys(d.rows[0] || {}));
+      fillTable("funding", d.rows, FUNDING_COLS);
       window.perpscope.rendered.funding = Date.now();
     }),
     api("/api/quadrant", { symbol: state.symbol }).then((d) => {
-      fillTable("quadrant", d.rows, Object.keys(d.rows[0] || {})); $("quadrant-note").textContent = d.note || "";
+      fillTable("quadrant", d.rows, QUADRANT_COLS);
+      $("quadrant-note").textContent = d.note || (d.window ? "CVD over the last " + d.window + "; OBI of the current books" : "");
     }),
     api("/api/depth", { symbol: state.symbol }).then((d) => {
-      fillTable("depth", d.rows, Object.keys(d.rows[0] || {})); $("depth-note").textContent = d.note || "";
+      fillTable("depth", d.rows, depthCols(d.venues || []));
+      $("depth-note").textContent = d.note || (d.center ? "resting size around " + px(d.center) + ", all venues" : "");
     }),
-    api("/api/levels", base).then((d) => fillTable("levels", d.levels, Object.keys(d.levels[0] || {}))),
+    api("/api/levels", base).then((d) => fillTable("levels", d.levels, LEVEL_COLS)),
   ];
   Promise.allSettled(jobs).then((res) => {
     const bad = res.filter((r) => r.status === "rejected").map((r) => r.reason.message);
