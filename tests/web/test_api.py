@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -188,6 +189,7 @@ async def test_funding_levels(client: TestClient) -> None:
     r = await client.get("/api/levels", params={"symbol": "BTC", "window": "1d"})
     d = await r.json()
     assert r.status == 200 and d["estimated"] is True and d["levels"]
+    assert d["missing"] == ["books", "trades"]  # not in the demo history: the page says so
     for path in (
         "/api/liqmap",
         "/api/funding",
@@ -329,3 +331,20 @@ async def test_slow_tape_client_drops_oldest_never_blocks(demo_store: Store) -> 
         await ws.close()
     finally:
         await c.close()
+
+
+async def test_levels_panel_is_the_levels_command(
+    client: TestClient, demo_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One report, two views: the panel and ``perpscope levels --json`` give the same clusters."""
+
+    from perpscope.cli import main
+
+    panel = await (await client.get("/api/levels", params={"symbol": "BTC", "window": "1d"})).json()
+    argv = ["levels", "BTC", "--window", "24h", "--per-side", "5", "--json"]
+    argv += ["--data-dir", str(demo_store.root)]
+    assert main(argv) == 0
+    cli = json.loads(capsys.readouterr().out)
+    key = ("side", "price_low", "price_high", "usd", "verdict")
+    assert [[r[k] for k in key] for r in panel["levels"]] == [[r[k] for k in key] for r in cli["levels"]]
+    assert panel["price"] == cli["price"] and len(panel["levels"]) == 10

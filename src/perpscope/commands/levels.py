@@ -9,16 +9,12 @@ import sys
 from rich import box
 from rich.table import Table
 
-from ..analytics.bands import BandParams, find_bands, top_bands
-from ..analytics.confluence import ConfluenceParams, FundingContext, confluence_rows
-from ..analytics.funding import DAY_NS, funding_scoreboard
-from ..analytics.orderflow import cvd
-from ..heatmap.bars_table import series_from_bars
-from ..heatmap.engine import compute_heatmap
+from ..analytics.confluence import ConfluenceParams
 from ..model import Kind
 from ..symbols import parse_symbols
 from ..timeutil import parse_duration_ns, parse_time_ns
-from ._market import add_common, books_at, console, latest_ts, open_store, pct, print_json, usd, window_text
+from ._levels import stored_levels
+from ._market import add_common, console, latest_ts, open_store, pct, print_json, usd, window_text
 
 EPILOG = """\
 For the --per-side largest persistent clusters below price (longs) and above (shorts) of the estimated
@@ -63,43 +59,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"no {sym} bars stored (import or collect bars first)")
             return 1
         end = last + 1
-    bars = store.read(Kind.BAR, symbol=sym, end_ns=end)
-    if bars.num_rows == 0:
+    report = stored_levels(
+        store,
+        sym,
+        end_ns=end,
+        window=args.window,
+        per_side=args.per_side,
+        lookback=args.lookback,
+        params=ConfluenceParams(cvd_window_ns=parse_duration_ns(args.cvd_window)),
+    )
+    if report is None:
         print(f"no {sym} bars stored before the end")
         return 1
-    hm = compute_heatmap(series_from_bars(bars, sym), window=args.window, end_ns=end)
-    bands = top_bands(find_bands(hm, params=BandParams(lookback=args.lookback)), per_side=args.per_side)
-    books = books_at(store, sym, end)
-    board = funding_scoreboard(
-        store.read(Kind.FUNDING, symbol=sym, start_ns=end - 91 * DAY_NS, end_ns=end),
-        store.read(Kind.OPEN_INTEREST, symbol=sym, start_ns=end - DAY_NS, end_ns=end),
-        now_ns=end - 1,
-    )
-    params = ConfluenceParams(cvd_window_ns=parse_duration_ns(args.cvd_window))
-    trades = store.read(
-        Kind.TRADE,
-        symbol=sym,
-        start_ns=end - 2 * params.cvd_window_ns,
-        end_ns=end,
-        columns=["ts_event", "side", "quantity", "price"],
-    )
-    flow = None
-    if trades.num_rows:
-        c = {n: trades.column(n).to_numpy(zero_copy_only=False) for n in trades.column_names}
-        flow = cvd(c["ts_event"], c["side"], c["quantity"], c["price"])
-    liqs = store.read(Kind.LIQUIDATION, symbol=sym, start_ns=end - params.tape_window_ns, end_ns=end)
-    rows = confluence_rows(
-        bands,
-        books=books or None,
-        now_ns=end,
-        funding=FundingContext.from_scoreboard(board, sym),
-        cvd=flow,
-        liquidations=liqs,
-        params=params,
-    )
-    missing = [n for n, ok in (("books", books), ("funding", board), ("trades", flow is not None)) if not ok]
-    if missing:
-        print(f"note: no {', '.join(missing)} stored for {sym}: those columns are unknown", file=sys.stderr)
+    hm, rows = report.heatmap, report.rows
+    if report.missing:
+        print(
+            f"note: no {', '.join(report.missing)} stored for {sym}: those columns are unknown",
+            file=sys.stderr,
+        )
     if args.json:
         print_json(
             {

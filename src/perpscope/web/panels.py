@@ -8,7 +8,7 @@ from ..analytics.funding import DAY_NS, funding_scoreboard
 from ..model import Kind
 from ..store import Store
 from ..timeutil import NS_PER_S
-from .params import ApiError, window_ns
+from .params import ApiError
 
 
 def latest(store: Store, kind: Kind, symbol: str) -> int | None:
@@ -53,38 +53,20 @@ def depth_payload(store: Store, *, symbol: str) -> dict[str, Any]:
 
 
 def levels_payload(store: Store, *, symbol: str, window: str) -> dict[str, Any]:
-    from ..analytics.bands import BandParams, find_bands, top_bands
-    from ..analytics.confluence import ConfluenceParams, FundingContext, confluence_rows
-    from ..commands._market import books_at
-    from ..heatmap.bars_table import series_from_bars
-    from ..heatmap.engine import compute_heatmap
+    """The confluence report as of the newest stored bar (``perpscope levels``, the same defaults)."""
+
+    from ..commands._levels import stored_levels
 
     last = latest(store, Kind.BAR, symbol)
     if last is None:
         raise ApiError(f"no bars stored for {symbol}", status=404)
-    end = last + 1
-    bars = store.read(Kind.BAR, symbol=symbol, start_ns=end - window_ns(window) - 2 * DAY_NS, end_ns=end)
-    hm = compute_heatmap(series_from_bars(bars, symbol), window=window, end_ns=end)
-    bands = top_bands(find_bands(hm, params=BandParams()), per_side=5)
-    board = funding_scoreboard(
-        store.read(Kind.FUNDING, symbol=symbol, start_ns=end - 91 * DAY_NS, end_ns=end),
-        store.read(Kind.OPEN_INTEREST, symbol=symbol, start_ns=end - DAY_NS, end_ns=end),
-        now_ns=end - 1,
-    )
-    params = ConfluenceParams()
-    liqs = store.read(Kind.LIQUIDATION, symbol=symbol, start_ns=end - params.tape_window_ns, end_ns=end)
-    rows = confluence_rows(
-        bands,
-        books=books_at(store, symbol, end) or None,
-        now_ns=end,
-        funding=FundingContext.from_scoreboard(board, symbol),
-        cvd=None,
-        liquidations=liqs,
-        params=params,
-    )
+    report = stored_levels(store, symbol, end_ns=last + 1, window=window, per_side=5)
+    if report is None:
+        raise ApiError(f"no bars stored for {symbol}", status=404)
     return {
         "symbol": symbol,
         "estimated": True,
-        "price": float(hm.close[-1]),
-        "levels": [r.to_dict() for r in rows],
+        "price": float(report.heatmap.close[-1]),
+        "levels": [r.to_dict() for r in report.rows],
+        "missing": report.missing,
     }

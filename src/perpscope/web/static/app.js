@@ -226,7 +226,11 @@ function load() {
       fillTable("depth", d.rows, depthCols(d.venues || []));
       $("depth-note").textContent = d.note || (d.center ? "resting size around " + px(d.center) + ", all venues" : "");
     }),
-    api("/api/levels", base).then((d) => fillTable("levels", d.levels, LEVEL_COLS)),
+    api("/api/levels", base).then((d) => {
+      fillTable("levels", d.levels, LEVEL_COLS);
+      $("levels-note").textContent = (d.missing || []).length
+        ? "not stored at the newest bar: " + d.missing.join(", ") + " (those columns are unknown)" : "";
+    }),
   ];
   Promise.allSettled(jobs).then((res) => {
     const bad = res.filter((r) => r.status === "rejected").map((r) => r.reason.message);
