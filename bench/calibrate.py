@@ -139,6 +139,8 @@ def evaluate(
             "base_short": round(rep.short.baseline.spearman, 4),
             "base_long_r2": round(rep.long.baseline.r2_log, 4),
             "base_short_r2": round(rep.short.baseline.r2_log, 4),
+            "long_scale": round(rep.long.heatmap.scale, 3),  # Σ model USD / Σ realized USD
+            "short_scale": round(rep.short.heatmap.scale, 3),
         }
     return out
 

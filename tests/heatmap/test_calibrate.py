@@ -26,6 +26,7 @@ from perpscope.heatmap.calibrate import (
     naive_baseline,
     r2_log,
     rankdata,
+    score,
     score_series,
     spearman,
     sum_per_bar,
@@ -377,7 +378,7 @@ def test_command_json_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     for side in ("long", "short"):
         assert set(out[side]) == {"heatmap", "baseline"}
         for who in ("heatmap", "baseline"):
-            assert set(out[side][who]) == {"spearman", "r2_log"}
+            assert set(out[side][who]) == {"spearman", "r2_log", "scale"}
             assert -1.0 <= out[side][who]["spearman"] <= 1.0
             assert 0.0 <= out[side][who]["r2_log"] <= 1.0
     assert out["bars"] == 24 and out["bar_ms"] == 1_800_000
@@ -474,3 +475,15 @@ def test_hourly_file_is_bars_and_realized(
     path = str(shared(HOURLY_FILE))
     _check(_run_json(["--bars", path, "--realized", path], capsys), "hourly")
     _check(_run_json(["--bars", path, "--realized", path, "--from", H2_FROM_MS], capsys), "hourly_h2")
+
+
+def test_score_reports_the_dollar_level() -> None:
+    """Spearman and R² ignore scale; ``scale`` is Σ model / Σ realized (NaN without realized USD)."""
+
+    model = np.array([2.0, 4.0, 6.0])
+    s = score(model, np.array([1.0, 2.0, 3.0]))
+    assert s.spearman == pytest.approx(1.0) and s.scale == pytest.approx(2.0)
+    assert score(10 * model, np.array([1.0, 2.0, 3.0])).spearman == pytest.approx(1.0)
+    assert np.isnan(score(model, np.zeros(3)).scale)
+    assert s.to_json_dict()["scale"] == pytest.approx(2.0)
+    assert score(model, np.zeros(3)).to_json_dict()["scale"] is None

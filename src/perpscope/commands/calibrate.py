@@ -170,6 +170,10 @@ def _fmt(x: float) -> str:
     return "—" if x != x else f"{x:.3f}"
 
 
+def _ratio(x: float) -> str:
+    return "—" if x != x else f"{x:.3g}×"
+
+
 def print_report(report: CalibrationReport, *, bars_path: str, realized_path: str) -> None:
     console = Console()
     first, last = int(report.ts_ns[0]), int(report.ts_ns[-1])
@@ -178,13 +182,14 @@ def print_report(report: CalibrationReport, *, bars_path: str, realized_path: st
         f"{format_ns(first)} → {format_ns(last)} UTC"
     )
     table = Table()
-    for col in ("side", "model", "Spearman", "R² log1p", "beats baseline"):
+    for col in ("side", "model", "Spearman", "R² log1p", "$ ratio", "beats baseline"):
         table.add_column(col, justify="left" if col in ("side", "model") else "right")
     for name, side in (("long", report.long), ("short", report.short)):
         hs, bs = side.heatmap.spearman, side.baseline.spearman
         beats = "[green]yes[/]" if hs > bs else "[red]no[/]" if hs == hs and bs == bs else "—"
-        table.add_row(name, "heatmap (estimated)", _fmt(hs), _fmt(side.heatmap.r2_log), beats)
-        table.add_row("", "baseline OI×range", _fmt(bs), _fmt(side.baseline.r2_log), "")
+        h, b = side.heatmap, side.baseline
+        table.add_row(name, "heatmap (estimated)", _fmt(hs), _fmt(h.r2_log), _ratio(h.scale), beats)
+        table.add_row("", "baseline OI×range", _fmt(bs), _fmt(b.r2_log), _ratio(b.scale), "")
     console.print(table)
     p = report.params
     eng = p.get("engine", {})
@@ -203,5 +208,7 @@ def print_report(report: CalibrationReport, *, bars_path: str, realized_path: st
             else ""
         )
         + "".join(f"\nnote: {n}" for n in report.notes)
-        + "\nSpearman = rank correlation per bar; R² = squared Pearson of log1p(model) vs log1p(realized)."
+        + "\nSpearman = rank correlation per bar; R² = squared Pearson of log1p(model) vs log1p(realized); "
+        "$ ratio = Σ model USD / Σ realized USD, the dollar level (the scores ignore it; realized files "
+        "may cover other venues than the OI, and sampled feeds undercount)."
     )

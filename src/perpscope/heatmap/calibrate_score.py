@@ -72,13 +72,21 @@ def r2_log(model: np.ndarray, realized: np.ndarray) -> float:
 class Score:
     spearman: float
     r2_log: float
+    # Σ model USD / Σ realized USD over the scored bars: the dollar level, which the two scores ignore
+    scale: float = float("nan")
 
     def to_json_dict(self) -> dict[str, float | None]:
-        return {"spearman": _finite_or_none(self.spearman), "r2_log": _finite_or_none(self.r2_log)}
+        return {
+            "spearman": _finite_or_none(self.spearman),
+            "r2_log": _finite_or_none(self.r2_log),
+            "scale": _finite_or_none(self.scale),
+        }
 
 
 def score(model: np.ndarray, realized: np.ndarray) -> Score:
-    return Score(spearman=spearman(model, realized), r2_log=r2_log(model, realized))
+    total = float(np.sum(realized))
+    scale = float(np.sum(model)) / total if total > 0 else float("nan")
+    return Score(spearman=spearman(model, realized), r2_log=r2_log(model, realized), scale=scale)
 
 
 def _finite_or_none(x: float) -> float | None:
