@@ -84,7 +84,7 @@ async def run_bus_collectors(
             events=sum(c.events_total for c in collectors),
             gaps=gaps,
             publisher=pub.stats,
-            duplicates_at_stream=bus.duplicates_dropped,
+            duplicates_at_stream=bus.duplicate_events,  # events in messages the stream already had
         )
     finally:
         await bus.close()
