@@ -164,7 +164,7 @@ def test_bad_payloads_are_a_clear_error() -> None:
 
 
 @pytest.mark.skipif(NATS is None, reason="nats-server is not installed")
-def test_bad_messages_on_the_bus_are_counted_and_skipped(tmp_path: Path) -> None:
+def test_bad_messages_are_counted_and_skipped_and_twin_copies_yielded_once(tmp_path: Path) -> None:
     events = _trades(50)
     store = Store(tmp_path / "lake")
     bad = _bad_payloads()
@@ -185,8 +185,11 @@ def test_bad_messages_on_the_bus_are_counted_and_skipped(tmp_path: Path) -> None
             for payload in bad:
                 await pub.js.publish("perpscope.trade.bybit.BTC", payload)
             await pub.publish(events[25:])
+            twin = await JetStreamBus.connect(servers.url, batch_events=3)  # a redundant collector's cut
+            await twin.publish(events[::-1])
+            await twin.close()
             for _ in range(100):
-                if len(seen) >= len(events):
+                if live.duplicates_skipped >= len(events):
                     break
                 await asyncio.sleep(0.05)
             listener.cancel()
@@ -195,7 +198,10 @@ def test_bad_messages_on_the_bus_are_counted_and_skipped(tmp_path: Path) -> None
             left = await w.backlog("store-writer")  # the bad ones were terminated, not left pending
             for bus in (pub, live, w):
                 await bus.close()
+            # the live reader yields each event once: the twin's copies are skipped by id
             assert sorted(seen) == sorted(event_id(e) for e in events)
+            assert live.duplicates_skipped == len(events)
+            assert stats.duplicates == len(events)  # the writer's journal dropped them too
             return stats.written, stats.bad_payloads, live.bad_payloads, left
 
         written, bad_w, bad_live, left = asyncio.run(main())

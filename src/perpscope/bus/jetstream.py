@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -99,6 +100,7 @@ class JetStreamBus:
         self.retries = 0  # messages re-sent because no ack came
         self.messages = 0  # NATS messages stored (or recognised as duplicates)
         self.bad_payloads = 0  # received messages that were neither an event nor a valid batch
+        self.duplicates_skipped = 0  # events subscribe() had already yielded (a redundant collector's copy)
         self._ack_prefix: str | None = None
         self._inflight: dict[str, tuple[_Waiter, int]] = {}
         self._token = 0
@@ -271,10 +273,17 @@ class JetStreamBus:
                 delay = min(delay * 2, 0.5)
         raise BusError(f"{len(todo)} of {len(items)} messages not stored after {attempts} attempts")
 
-    async def subscribe(self, subject: str = f"{SUBJECT_ROOT}.>") -> AsyncIterator[Delivery]:
-        """Live events from now on (dashboard, tape): an ephemeral ordered consumer, nothing to ack."""
+    async def subscribe(
+        self, subject: str = f"{SUBJECT_ROOT}.>", *, recent_ids: int = 100_000
+    ) -> AsyncIterator[Delivery]:
+        """Live events from now on (dashboard, tape): an ephemeral ordered consumer, nothing to ack.
+
+        Redundant collectors cut their batches differently, so the stream holds both copies of an event:
+        an id among the last ``recent_ids`` yielded is skipped (counted in ``duplicates_skipped``)."""
 
         sub = await self.js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+        seen: set[str] = set()
+        order: deque[str] = deque()
         try:
             async for msg in sub.messages:
                 try:
@@ -283,6 +292,13 @@ class JetStreamBus:
                     self._bad(exc)
                     continue
                 for d in deliveries:
+                    if d.id in seen:
+                        self.duplicates_skipped += 1
+                        continue
+                    seen.add(d.id)
+                    order.append(d.id)
+                    if len(order) > recent_ids:
+                        seen.discard(order.popleft())
                     yield d
         finally:
             await sub.unsubscribe()
