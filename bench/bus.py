@@ -183,11 +183,13 @@ async def _run(args: argparse.Namespace, work: Path, kill_one: bool) -> dict[str
             "in_stream": in_stream,
             "in_stream_events": sum(stream_ids.values()),
             "collector_dropped": dropped,
+            "publish_retries": sum(int(s.get("retries", 0)) for s in summaries),
             "writer_duplicates": stats.duplicates,
             "writer_messages": stats.messages,
             "writer_rejected": stats.rejected,
             "bad_payloads": stats.bad_payloads,
             "writer_batches": stats.batches,
+            "writer_max_flush_s": round(stats.max_flush_s, 3),
             "killed": killed,
             "collectors": args.collectors,
             "duration_s": args.duration,
@@ -254,7 +256,7 @@ async def _child_publish(url: str, n: int, rate: float, seed: int) -> None:
         await pub.close(timeout_s=120)
     await bus.close()
     st = pub.stats
-    print(json.dumps({"events": n, "published": st.published, "dropped": st.dropped}))
+    print(json.dumps({"events": n, "published": st.published, "dropped": st.dropped, "retries": bus.retries}))
 
 
 def main() -> None:
