@@ -189,7 +189,7 @@ async def _run(args: argparse.Namespace, work: Path, kill_one: bool) -> dict[str
             "writer_rejected": stats.rejected,
             "bad_payloads": stats.bad_payloads,
             "writer_batches": stats.batches,
-            "writer_max_flush_s": round(stats.max_flush_s, 3),
+            "writer_max_write_s": round(stats.max_write_s, 3),
             "killed": killed,
             "collectors": args.collectors,
             "duration_s": args.duration,
