@@ -146,6 +146,25 @@ def test_messages_of_groups_per_subject_and_bounds_each_message() -> None:
     ]
 
 
+def test_an_event_over_the_servers_max_payload_is_dropped_and_counted_not_retried_forever() -> None:
+    import types
+
+    from perpscope.model import BookSnapshot, Venue
+
+    levels = [(100.0 + i, 1.0) for i in range(5000)]
+    big = BookSnapshot(
+        venue=Venue.BINANCE, symbol="BTC", ts_event=1, ts_recv=1, bids=levels, asks=levels, update_id=1
+    )
+    events = [*_trades(10), big]
+    nc = types.SimpleNamespace(max_payload=32_768)
+    for batch_events in (500, 1):
+        bus = JetStreamBus(nc, None, publish_concurrency=1, batch_events=batch_events)  # type: ignore[arg-type]
+        msgs = bus.messages_of(events)
+        kept = [e for _, p, _ in msgs for _, e in decode_payload(p)]
+        assert bus.oversized == 1 and big not in kept and len(kept) == 10
+        assert all(len(p) <= 32_768 for _, p, _ in msgs)
+
+
 def _bad_payloads() -> list[bytes]:
     good = _trades(2)
     return [

@@ -98,6 +98,7 @@ class JetStreamBus:
         self.duplicates_dropped = 0  # messages the stream recognised as already stored
         self.duplicate_events = 0  # the events in those messages
         self.retries = 0  # messages re-sent because no ack came
+        self.oversized = 0  # events larger than the server's max_payload on their own: dropped, logged
         self.messages = 0  # NATS messages stored (or recognised as duplicates)
         self.bad_payloads = 0  # received messages that were neither an event nor a valid batch
         self.duplicates_skipped = 0  # events subscribe() had already yielded (a redundant collector's copy)
@@ -199,7 +200,8 @@ class JetStreamBus:
         within a subject) into batches of at most ``batch_events`` events and ``batch_bytes`` bytes."""
 
         if self.batch_events <= 1:
-            return [(subject_of(ev), encode_message(ev), event_id(ev)) for ev in events]
+            singles = [(subject_of(ev), encode_message(ev), event_id(ev)) for ev in events]
+            return [m for m in singles if self._fits(m[1], m[0])]
         groups: dict[str, list[AnyEvent]] = {}
         for ev in events:
             subject = subject_of(ev)
@@ -225,7 +227,23 @@ class JetStreamBus:
             self._cut(subject, evs[:half], ids[:half], out)
             self._cut(subject, evs[half:], ids[half:], out)
             return
-        out.append((subject, payload, batch_id(ids)))
+        if self._fits(payload, subject):
+            out.append((subject, payload, batch_id(ids)))
+
+    def _fits(self, payload: bytes, subject: str) -> bool:
+        """False (counted, logged) for one event the server would refuse whatever the retries."""
+
+        limit = int(getattr(self.nc, "max_payload", 0) or 0)
+        if limit <= 0 or len(payload) <= limit:
+            return True
+        self.oversized += 1
+        log.error(
+            "dropped an event of %d bytes on %s: over the server's max_payload %d",
+            len(payload),
+            subject,
+            limit,
+        )
+        return False
 
     async def publish(
         self, events: Sequence[AnyEvent], *, attempts: int = 60, ack_timeout_s: float = 2.0
