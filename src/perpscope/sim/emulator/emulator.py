@@ -214,16 +214,8 @@ class Emulator:
         if pack > 1:
             self._dispatch_packed(events, pack)
             return
-        servers = self.servers
         for ev in events:
-            server = servers.get(ev.venue)
-            if server is None:
-                continue
-            self.events_in += 1
-            try:
-                server.handle(ev)
-            except Exception:
-                log.exception("%s: failed to publish %s", ev.venue, type(ev).__name__)
+            self.dispatch_one(ev)
 
     def _dispatch_packed(self, events: Sequence[AnyEvent], pack: int) -> None:
         """``dispatch`` with runs of consecutive trades of one venue symbol handed over together."""
