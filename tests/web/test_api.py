@@ -261,15 +261,22 @@ def _liq(i: int, *, sampled: bool) -> Liquidation:
     )
 
 
+async def _tape_client(c: TestClient, fanout: Fanout) -> Any:
+    """A /ws/tape connection, returned once the server has subscribed it to ``fanout``."""
+
+    ws = await c.ws_connect("/ws/tape")
+    for _ in range(100):
+        if fanout.subscribers:
+            break
+        await asyncio.sleep(0.01)
+    return ws
+
+
 async def test_tape_pushes_liquidations(demo_store: Store) -> None:
     fanout = Fanout()
     c = await _client(demo_store, fanout=fanout)
     try:
-        ws = await c.ws_connect("/ws/tape")
-        for _ in range(100):
-            if fanout.subscribers:
-                break
-            await asyncio.sleep(0.01)
+        ws = await _tape_client(c, fanout)
         fanout.publish([_liq(0, sampled=True), _liq(1, sampled=False)])
         msg = await asyncio.wait_for(ws.receive_json(), 5)
         assert [m["sampled"] for m in msg] == [True, False]
@@ -315,11 +322,7 @@ async def test_slow_tape_client_drops_oldest_never_blocks(demo_store: Store) -> 
     fanout = Fanout()
     c = await _client(demo_store, fanout=fanout)
     try:
-        ws = await c.ws_connect("/ws/tape")
-        for _ in range(100):
-            if fanout.subscribers:
-                break
-            await asyncio.sleep(0.01)
+        ws = await _tape_client(c, fanout)
         t = time.perf_counter()
         for i in range(1000):  # no await in between: the client cannot keep up
             fanout.publish([msgspec.structs.replace(_liq(i, sampled=False), price=float(i))])
