@@ -38,8 +38,8 @@ def stored_levels(
     lookback: int = 12,
     params: ConfluenceParams | None = None,
 ) -> LevelsReport | None:
-    """The report as of ``end_ns`` over the heatmap of ``window`` (the shipped engine defaults: turnover on,
-    one warm-up before the window as ``perpscope heatmap`` uses); None when no bars are stored before it."""
+    """The report as of ``end_ns`` over the heatmap of ``window`` (the shipped engine defaults, turnover on;
+    bars from two days before the window build the book); None when no bars are stored before it."""
 
     params = params or ConfluenceParams()
     warmup = parse_duration_ns(window) + 2 * DAY_NS
